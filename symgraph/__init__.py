@@ -1,0 +1,25 @@
+"""symgraph: a Theano-style symbolic graph compiler.
+
+Build an expression from symbolic tensors, take gradients, and compile a function::
+
+    import symgraph as sg
+    import symgraph.tensor as T
+
+    x = T.dvector("x")
+    f = sg.function([x], sg.grad((x ** 2).sum(), x))
+"""
+
+from symgraph.config import config
+from symgraph.function import Function, In, Out, function
+from symgraph.gradient import Lop, Rop, grad
+from symgraph.shared import SharedVariable, shared
+from symgraph import tensor  # noqa: E402
+from symgraph import printing  # noqa: E402
+from symgraph.compile.mode import Mode
+from symgraph.printing import pp
+
+__version__ = "0.1.0"
+floatX = config.floatX
+
+__all__ = ["config", "function", "Function", "In", "Out", "grad", "Lop", "Rop", "shared",
+           "SharedVariable", "tensor", "printing", "Mode", "pp"]

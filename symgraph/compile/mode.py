@@ -1,0 +1,123 @@
+"""Modes: which rewrite passes run and which backend compiles (Theano's Mode, at its path)."""
+
+from __future__ import annotations
+
+from symgraph.config import config
+from symgraph.opt import pipeline
+
+# Theano linker names -> symgraph backends ('native' is the best CPU backend available).
+LINKERS = {
+    "py": "python",
+    "python": "python",
+    "vm": "native",
+    "vm_nogc": "native",
+    "cvm": "native",
+    "cvm_nogc": "native",
+    "c": "native",
+    "c|py": "native",
+    "c|py_nogc": "native",
+    "llvm": "llvm",
+    "cuda": "cuda",
+    None: "native",
+}
+
+OPTIMIZERS = {None: "none", "None": "none", "fast_compile": "fast_compile",
+              "fast_run": "fast_run", "default": "fast_run", "o4": "fast_run"}
+
+
+def native_backend() -> str:
+    """The default compiled backend for this machine ('python' until a native one registers)."""
+    from symgraph.codegen import BACKENDS
+
+    if config.device == "cuda":
+        return "cuda"
+    return "llvm" if "llvm" in BACKENDS else "python"
+
+
+class Mode:
+    """How a function is compiled: a set of rewrite passes and a backend.
+
+    Parameters
+    ----------
+    linker : Theano linker name ('py', 'cvm', 'c|py', 'vm') or a backend name ('python',
+        'llvm', 'c', 'cuda').
+    optimizer : None (no rewrites), 'fast_compile' (merge and constant folding) or 'fast_run'.
+    backend : a backend name; overrides `linker`.
+    """
+
+    def __init__(self, linker=None, optimizer="fast_run", backend: str | None = None,
+                 including=(), excluding=()):
+        if backend is None:
+            if linker not in LINKERS:
+                raise ValueError(f"unknown linker {linker!r}; use one of {sorted(map(str, LINKERS))}")
+            backend = LINKERS[linker]
+        if optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {optimizer!r}; use None, 'fast_compile' or 'fast_run'")
+        self.linker = linker
+        self.optimizer = OPTIMIZERS[optimizer]
+        self.backend_name = backend
+        self.included = tuple(including)
+        self.excluded = tuple(excluding)
+
+    @property
+    def backend(self) -> str:
+        return native_backend() if self.backend_name == "native" else self.backend_name
+
+    def pass_names(self) -> list[str]:
+        if self.optimizer == "none":
+            base: list[str] = []
+        elif self.optimizer == "fast_compile":
+            base = list(pipeline.FAST_COMPILE_PASSES)
+        else:
+            base = pipeline.pass_names()
+        names = [n for n in base if n not in self.excluded]
+        return names + [n for n in self.included if n not in names and n not in self.excluded]
+
+    def _clone(self, **changes) -> Mode:
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        new.__dict__.update(changes)
+        return new
+
+    def including(self, *names: str) -> Mode:
+        """A copy of this mode that also runs the passes `names`."""
+        return self._clone(included=self.included + names)
+
+    def excluding(self, *names: str) -> Mode:
+        """A copy of this mode without the passes `names`."""
+        return self._clone(excluded=self.excluded + names)
+
+    def requiring(self, *names: str) -> Mode:
+        return self.including(*names)
+
+    def __str__(self) -> str:
+        return f"Mode(backend={self.backend!r}, optimizer={self.optimizer!r})"
+
+    __repr__ = __str__
+
+
+FAST_RUN = Mode(optimizer="fast_run")
+FAST_COMPILE = Mode(linker="py", optimizer="fast_compile")
+PRESETS: dict[str, Mode] = {"FAST_RUN": FAST_RUN, "FAST_COMPILE": FAST_COMPILE}
+
+
+def get_mode(mode) -> Mode:
+    """A Mode from None (config.mode), a preset name ('FAST_RUN', 'FAST_COMPILE') or a Mode."""
+    if mode is None:
+        mode = config.mode
+    if isinstance(mode, Mode):
+        return mode
+    if isinstance(mode, str):
+        if mode in PRESETS:
+            return PRESETS[mode]
+        if mode in LINKERS:
+            return Mode(linker=mode)
+        from symgraph.codegen import BACKENDS
+
+        if mode in BACKENDS:
+            return Mode(backend=mode)
+    raise ValueError(f"unknown mode {mode!r}; use a Mode or one of {sorted(PRESETS)}")
+
+
+def get_default_mode() -> Mode:
+    return get_mode(None)

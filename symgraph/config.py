@@ -1,0 +1,70 @@
+"""Configuration flags, read once from ``SYMGRAPH_FLAGS`` (Theano's ``THEANO_FLAGS`` spelling).
+
+``SYMGRAPH_FLAGS="floatX=float32,device=cpu,mode=FAST_RUN"``; a bare name such as
+``print_rewrites`` sets a boolean flag to True.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+
+def _default_compiledir() -> str:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "symgraph")
+
+
+_CHOICES = {
+    "floatX": ("float64", "float32", "float16"),
+    "device": ("cpu", "cuda"),
+    "on_unused_input": ("raise", "warn", "ignore"),
+}
+
+
+@dataclass
+class Config:
+    floatX: str = "float64"
+    device: str = "cpu"
+    mode: str = "FAST_RUN"
+    compiledir: str = field(default_factory=_default_compiledir)
+    on_unused_input: str = "raise"
+    print_rewrites: bool = False
+    compute_test_value: str = "off"
+    cast_policy: str = "custom"
+
+    def __setattr__(self, name: str, value) -> None:
+        if name not in {f.name for f in fields(Config)}:
+            raise AttributeError(f"symgraph.config has no flag {name!r}")
+        allowed = _CHOICES.get(name)
+        if allowed is not None and value not in allowed:
+            raise ValueError(f"config.{name} must be one of {allowed}, got {value!r}")
+        object.__setattr__(self, name, value)
+
+    @property
+    def compiledir_path(self) -> Path:
+        return Path(self.compiledir)
+
+
+def _parse_flags(text: str) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, value = item.partition("=")
+        if not sep:
+            out[name] = True
+        elif value.lower() in ("true", "false"):
+            out[name] = value.lower() == "true"
+        else:
+            out[name] = value
+    return out
+
+
+def _load() -> Config:
+    cfg = Config()
+    for name, value in _parse_flags(os.environ.get("SYMGRAPH_FLAGS", "")).items():
+        setattr(cfg, name, value)
+    return cfg
+
+
+config = _load()

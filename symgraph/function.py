@@ -1,0 +1,361 @@
+"""function(): check, rebuild, optimize and compile a graph; Function: the callable it returns.
+
+The flow (see DESIGN.md): check inputs and updates -> substitute givens -> collect shared
+variables -> FunctionGraph(inputs + shareds, outputs + update values) -> rewrite passes of the
+mode -> backend.compile -> Function. A call filters its arguments, runs the program and swaps
+the update values into the shared storages.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from symgraph.compile.mode import Mode, get_mode
+from symgraph.fgraph import FunctionGraph
+from symgraph.graph import Constant, Variable, clone_replace, graph_inputs
+from symgraph.shared import SharedVariable
+from symgraph.variable import as_tensor_variable
+
+
+class In:
+    """A function input with an optional default `value` and keyword `name`."""
+
+    def __init__(self, variable: Variable, name: str | None = None, value: Any = None,
+                 update=None, mutable: bool = False, strict: bool = False,
+                 allow_downcast: bool | None = None, autoname: bool = True, implicit=None,
+                 borrow: bool = False, shared: bool = False):
+        if not isinstance(variable, Variable):
+            raise TypeError(f"In() needs a symbolic variable, got {type(variable).__name__}")
+        self.variable = variable
+        self.name = name if name is not None else (variable.name if autoname else None)
+        self.value = value
+        self.update = update
+        self.mutable = mutable
+        self.strict = strict
+        self.allow_downcast = allow_downcast
+        self.borrow = borrow
+
+
+class Out:
+    """A function output; with `borrow=True` the returned array may be reused by the next call."""
+
+    def __init__(self, variable: Variable, borrow: bool = False):
+        self.variable = variable
+        self.borrow = borrow
+
+
+class UnusedInputError(ValueError):
+    """An input of the function does not influence any output or update."""
+
+
+def _describe(v: Variable) -> str:
+    return f"{v.name or v}{v.where()}"
+
+
+def _normalize_updates(updates) -> list[tuple[SharedVariable, Variable]]:
+    if updates is None:
+        return []
+    if isinstance(updates, dict):
+        pairs = list(updates.items())
+    else:
+        pairs = list(updates)
+    out, seen = [], set()
+    for pair in pairs:
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            raise TypeError(f"updates must be (shared_variable, new_value) pairs, got {pair!r}")
+        var, expr = pair
+        if not isinstance(var, SharedVariable):
+            raise TypeError(
+                f"update target {var}{getattr(var, 'where', lambda: '')()} is not a shared "
+                "variable: only shared variables (symgraph.shared) can be updated"
+            )
+        if var in seen:
+            raise ValueError(f"the shared variable {_describe(var)} is updated twice")
+        seen.add(var)
+        expr = as_tensor_variable(expr)
+        out.append((var, _check_update_type(var, expr)))
+    return out
+
+
+def _check_update_type(var: SharedVariable, expr: Variable) -> Variable:
+    if expr.type == var.type:
+        return expr
+    if expr.dtype != var.dtype or expr.ndim != var.ndim or any(
+        a is not None and b is not None and a != b for a, b in zip(var.type.shape, expr.type.shape)
+    ):
+        hint = ""
+        if expr.dtype != var.dtype:
+            hint = (f" Cast the update with .astype('{var.dtype}') or build it from "
+                    f"{var.dtype} values (with floatX={var.dtype}).")
+        raise TypeError(
+            f"An update must have the same type as the shared variable it updates: "
+            f"{_describe(var)} is {var.type}, but its update {_describe(expr)} is {expr.type}."
+            + hint
+        )
+    from symgraph.ops.shape import specify_shape
+
+    if any(a is not None and b is None for a, b in zip(var.type.shape, expr.type.shape)):
+        expr = specify_shape(expr, var.type.shape)
+    return expr
+
+
+def function(inputs: Sequence = (), outputs=None, mode=None, updates=None, givens=None,
+             no_default_updates: bool | Sequence = False, accept_inplace: bool = False,
+             name: str | None = None, rebuild_strict: bool = True,
+             allow_input_downcast: bool | None = None, profile=None,
+             on_unused_input: str | None = None, trust_input: bool = False) -> Function:
+    """Compile a callable that computes `outputs` from `inputs` and applies `updates`.
+
+    Parameters
+    ----------
+    inputs : list of Variables or In
+    outputs : a Variable, a list of them, Out objects, or None
+    updates : (shared_variable, new_expression) pairs or a dict; all are computed first and
+        then applied together after the outputs (Theano semantics).
+    givens : (variable, replacement) pairs substituted into the graph before compiling.
+    mode : a Mode or its name ('FAST_RUN', 'FAST_COMPILE', 'DebugMode', ...).
+
+    Examples
+    --------
+    >>> import symgraph as sg, symgraph.tensor as T
+    >>> x, y = T.dscalars("x", "y")
+    >>> f = sg.function([x, y], x + y)
+    >>> float(f(2, 3))
+    5.0
+    """
+    from symgraph.config import config
+
+    spec = dict(inputs=inputs, outputs=outputs, mode=mode, updates=updates, givens=givens,
+                no_default_updates=no_default_updates, name=name,
+                allow_input_downcast=allow_input_downcast, on_unused_input=on_unused_input,
+                trust_input=trust_input, profile=profile)
+    if not isinstance(inputs, (list, tuple)):
+        raise TypeError("function() takes a list of inputs (use [x] for a single input)")
+    ins = [i if isinstance(i, In) else In(i) for i in inputs]
+    _check_inputs(ins)
+    single = outputs is not None and not isinstance(outputs, (list, tuple))
+    outs = [] if outputs is None else ([outputs] if single else list(outputs))
+    outs = [o if isinstance(o, Out) else Out(o) for o in outs]
+    out_vars = [as_tensor_variable(o.variable) for o in outs]
+    update_pairs = _normalize_updates(updates)
+    update_pairs += _default_updates(out_vars + [e for _, e in update_pairs], update_pairs,
+                                     no_default_updates)
+    new_values = [e for _, e in update_pairs]
+    if givens:
+        out_vars, new_values = _apply_givens(givens, out_vars, new_values)
+    in_vars = [i.variable for i in ins]
+    everything = out_vars + new_values
+    _check_used(in_vars, everything, on_unused_input or config.on_unused_input)
+    shareds = [v for v in graph_inputs(everything) if isinstance(v, SharedVariable)]
+    for var, _ in update_pairs:
+        if var not in shareds:
+            shareds.append(var)
+    shareds = [v for v in shareds if v not in in_vars]
+    _check_missing(in_vars, shareds, everything)
+    fg = FunctionGraph(in_vars + shareds, everything)
+    the_mode = get_mode(mode)
+    return Function(spec, ins, outs, single, shareds, [v for v, _ in update_pairs], fg, the_mode,
+                    allow_input_downcast, trust_input, name, profile)
+
+
+def _check_inputs(ins: list[In]) -> None:
+    seen: dict[Variable, int] = {}
+    for k, i in enumerate(ins):
+        v = i.variable
+        if isinstance(v, SharedVariable):
+            raise TypeError(
+                f"Cannot use the shared variable {_describe(v)} as an explicit input: its value "
+                "is implicit. Substitute a non-shared variable with `givens` instead."
+            )
+        if isinstance(v, Constant):
+            raise TypeError(f"input {k} is a constant ({v}); inputs must be symbolic variables")
+        if v.owner is not None:
+            raise TypeError(
+                f"input {k} ({_describe(v)}) is computed from other variables; inputs must be "
+                "free variables such as T.matrix('x')"
+            )
+        if v in seen:
+            raise ValueError(f"the variable {_describe(v)} is given twice as an input "
+                             f"(positions {seen[v]} and {k})")
+        seen[v] = k
+
+
+def _default_updates(exprs, explicit, no_default_updates) -> list:
+    if no_default_updates is True:
+        return []
+    skip = set(no_default_updates or ()) | {v for v, _ in explicit}
+    extra = []
+    for v in graph_inputs(exprs):
+        if isinstance(v, SharedVariable) and v not in skip and v.default_update is not None:
+            extra.append((v, _check_update_type(v, as_tensor_variable(v.default_update))))
+            skip.add(v)
+    return extra
+
+
+def _apply_givens(givens, outs, new_values):
+    pairs = list(givens.items()) if isinstance(givens, dict) else list(givens)
+    replace = {}
+    for old, new in pairs:
+        if not isinstance(old, Variable):
+            raise TypeError(f"givens keys must be symbolic variables, got {old!r}")
+        new = as_tensor_variable(new)
+        if new.dtype != old.dtype or new.ndim != old.ndim:
+            raise TypeError(
+                f"givens: {_describe(old)} of type {old.type} cannot be replaced by "
+                f"{_describe(new)} of type {new.type} (dtype and ndim must match)"
+            )
+        replace[old] = new
+    replaced, _ = clone_replace(outs + new_values, replace)
+    return replaced[: len(outs)], replaced[len(outs):]
+
+
+def _check_used(in_vars, exprs, policy: str) -> None:
+    used = set(graph_inputs(exprs))
+    for k, v in enumerate(in_vars):
+        if v not in used:
+            msg = (f"symgraph.function was asked to create a function computing outputs given "
+                   f"certain inputs, but input {k} ({_describe(v)}) is not part of the "
+                   "computational graph needed to compute the outputs. Pass "
+                   "on_unused_input='warn' or 'ignore' to allow it.")
+            if policy == "raise":
+                raise UnusedInputError(msg)
+            if policy == "warn":
+                warnings.warn(msg, stacklevel=3)
+
+
+def _check_missing(in_vars, shareds, exprs) -> None:
+    from symgraph.fgraph import MissingInputError
+
+    known = set(in_vars) | set(shareds)
+    for v in graph_inputs(exprs):
+        if v not in known and not isinstance(v, Constant):
+            raise MissingInputError(v)
+
+
+class Function:
+    """A compiled function: call it with numeric values in the order of its inputs."""
+
+    def __init__(self, spec, ins, outs, single, shareds, updated, fg, mode, allow_downcast,
+                 trust_input, name, profile):
+        from symgraph.codegen import get_backend
+
+        self._spec = spec
+        self.name = name
+        self.inputs = ins
+        self.outputs = outs
+        self.trust_input = trust_input
+        self._single = single
+        self._shareds = shareds
+        self._storages = [v.container for v in shareds]
+        self._n_out = len(outs)
+        update_index = {v: k for k, v in enumerate(shareds)}
+        self._update_targets = [self._storages[update_index[v]] for v in updated]
+        self.maker = FunctionMaker(fg, mode, ins, outs)
+        self.maker.optimize()
+        self.program = get_backend(mode.backend).compile(fg, name=name, profile=profile)
+        self._copy_outputs = [not o.borrow for o in outs]
+        self._filters = [
+            (i.variable.type.filter, i.strict,
+             i.allow_downcast if i.allow_downcast is not None else allow_downcast, i.variable)
+            for i in ins
+        ]
+        self._defaults = [i.value for i in ins]
+        self._positions = {i.name: k for k, i in enumerate(ins) if i.name}
+        self.profile = getattr(self.program, "profile", None)
+
+    def __call__(self, *args, **kwargs):
+        values = self._bind(args, kwargs)
+        if not self.trust_input:
+            values = [f(v, strict, down, var) for (f, strict, down, var), v in
+                      zip(self._filters, values)]
+        values += [s.value for s in self._storages]
+        results = self.program(values)
+        outputs = results[: self._n_out]
+        for storage, value in zip(self._update_targets, results[self._n_out:]):
+            storage.value = value
+        outputs = [np.array(r) if copy and isinstance(r, np.ndarray) else r
+                   for r, copy in zip(outputs, self._copy_outputs)]
+        if self._single:
+            return outputs[0]
+        return outputs
+
+    def _bind(self, args, kwargs) -> list:
+        n = len(self.inputs)
+        if len(args) > n:
+            raise TypeError(f"function {self.name or ''} takes {n} inputs, got {len(args)}")
+        if not kwargs and len(args) == n:
+            return list(args)
+        values = list(args) + [_MISSING] * (n - len(args))
+        for key, value in kwargs.items():
+            if key not in self._positions:
+                raise TypeError(f"unknown keyword argument {key!r}; inputs: {list(self._positions)}")
+            pos = self._positions[key]
+            if values[pos] is not _MISSING:
+                raise TypeError(f"input {key!r} given both by position and by keyword")
+            values[pos] = value
+        for k, value in enumerate(values):
+            if value is _MISSING:
+                if self._defaults[k] is None:
+                    v = self.inputs[k].variable
+                    raise TypeError(f"missing required input {_describe(v)} (position {k})")
+                values[k] = self._defaults[k]
+        return values
+
+    def copy(self, share_memory: bool = False, swap: dict | None = None,
+             delete_updates: bool = False, name: str | None = None, profile=None) -> Function:
+        """A new function computing the same thing; `swap` maps shared variables to others."""
+        spec = dict(self._spec)
+        if name is not None:
+            spec["name"] = name
+        if delete_updates:
+            spec["updates"] = None
+            spec["no_default_updates"] = True
+        if swap:
+            for old, new in swap.items():
+                if old.type != new.type:
+                    raise TypeError(f"swap: {old} ({old.type}) and {new} ({new.type}) differ")
+            givens = list(swap.items()) + list((spec.get("givens") or {}).items()
+                                               if isinstance(spec.get("givens"), dict)
+                                               else spec.get("givens") or [])
+            spec["givens"] = givens
+            if spec.get("updates"):
+                ups = spec["updates"]
+                ups = ups.items() if isinstance(ups, dict) else ups
+                spec["updates"] = [(swap.get(k, k), v) for k, v in ups]
+        return function(**spec)
+
+    def __getstate__(self):
+        return {"spec": self._spec}
+
+    def __setstate__(self, state):
+        new = function(**state["spec"])
+        self.__dict__.update(new.__dict__)
+
+    def __repr__(self) -> str:
+        return f"<symgraph.Function {self.name or ''} backend={self.maker.mode.backend}>"
+
+
+class _Missing:
+    pass
+
+
+_MISSING = _Missing()
+
+
+class FunctionMaker:
+    """What a Function was built from (Theano's `fn.maker`): its graph, mode and in/outputs."""
+
+    def __init__(self, fgraph: FunctionGraph, mode: Mode, inputs, outputs):
+        self.fgraph = fgraph
+        self.mode = mode
+        self.inputs = inputs
+        self.outputs = outputs
+
+    def optimize(self) -> None:
+        from symgraph.opt.pipeline import optimize
+
+        optimize(self.fgraph, self.mode.pass_names())
