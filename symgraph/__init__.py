@@ -9,17 +9,33 @@ Build an expression from symbolic tensors, take gradients, and compile a functio
     f = sg.function([x], sg.grad((x ** 2).sum(), x))
 """
 
+from symgraph import (
+    printing,  # noqa: E402
+    tensor,  # noqa: E402
+)
+from symgraph.compile.mode import Mode
 from symgraph.config import config
 from symgraph.function import Function, In, Out, function
 from symgraph.gradient import Lop, Rop, grad
-from symgraph.shared import SharedVariable, shared
-from symgraph import tensor  # noqa: E402
-from symgraph import printing  # noqa: E402
-from symgraph.compile.mode import Mode
 from symgraph.printing import pp
+from symgraph.shared import SharedVariable, shared
 
 __version__ = "0.1.0"
 floatX = config.floatX
 
-__all__ = ["config", "function", "Function", "In", "Out", "grad", "Lop", "Rop", "shared",
-           "SharedVariable", "tensor", "printing", "Mode", "pp"]
+__all__ = [
+    "config",
+    "function",
+    "Function",
+    "In",
+    "Out",
+    "grad",
+    "Lop",
+    "Rop",
+    "shared",
+    "SharedVariable",
+    "tensor",
+    "printing",
+    "Mode",
+    "pp",
+]

@@ -11,8 +11,16 @@ from collections.abc import Callable
 from symgraph.config import config
 from symgraph.types import ALL_DTYPES, TensorType, normalize_dtype
 
-PREFIXES = {"b": "int8", "w": "int16", "i": "int32", "l": "int64", "f": "float32",
-            "d": "float64", "c": "complex64", "z": "complex128"}
+PREFIXES = {
+    "b": "int8",
+    "w": "int16",
+    "i": "int32",
+    "l": "int64",
+    "f": "float32",
+    "d": "float64",
+    "c": "complex64",
+    "z": "complex128",
+}
 
 # name -> static shape (None: any size, 1: broadcastable)
 KINDS = {
@@ -28,9 +36,18 @@ KINDS = {
     "tensor7": (None,) * 7,
 }
 
-_PLURAL = {"scalar": "scalars", "vector": "vectors", "matrix": "matrices", "row": "rows",
-           "col": "cols", "tensor3": "tensor3s", "tensor4": "tensor4s", "tensor5": "tensor5s",
-           "tensor6": "tensor6s", "tensor7": "tensor7s"}
+_PLURAL = {
+    "scalar": "scalars",
+    "vector": "vectors",
+    "matrix": "matrices",
+    "row": "rows",
+    "col": "cols",
+    "tensor3": "tensor3s",
+    "tensor4": "tensor4s",
+    "tensor5": "tensor5s",
+    "tensor6": "tensor6s",
+    "tensor7": "tensor7s",
+}
 
 
 def _single(kind: str, fixed_dtype: str | None) -> Callable:

@@ -14,8 +14,15 @@ class Feature(Protocol):
     def on_attach(self, fg: FunctionGraph) -> None: ...
     def on_import(self, fg: FunctionGraph, node: Apply, reason: str) -> None: ...
     def on_prune(self, fg: FunctionGraph, node: Apply, reason: str) -> None: ...
-    def on_change_input(self, fg: FunctionGraph, node: Apply | str, i: int, old: Variable,
-                        new: Variable, reason: str) -> None: ...
+    def on_change_input(
+        self,
+        fg: FunctionGraph,
+        node: Apply | str,
+        i: int,
+        old: Variable,
+        new: Variable,
+        reason: str,
+    ) -> None: ...
 
 
 OUTPUT = "output"  # the client of a graph output is ("output", position)
@@ -28,8 +35,13 @@ class FunctionGraph:
     ``memo`` maps the user's variables to the clones.
     """
 
-    def __init__(self, inputs: Sequence[Variable], outputs: Sequence[Variable], clone: bool = True,
-                 features: Sequence[Any] = ()):
+    def __init__(
+        self,
+        inputs: Sequence[Variable],
+        outputs: Sequence[Variable],
+        clone: bool = True,
+        features: Sequence[Any] = (),
+    ):
         if clone:
             outputs, memo = clone_replace(list(outputs), {i: i.clone() for i in inputs})
             inputs = [memo[i] for i in inputs]
@@ -126,7 +138,9 @@ class FunctionGraph:
                 self.variables.discard(old)
                 self.clients.pop(old, None)
 
-    def replace(self, old: Variable, new: Variable, reason: str = "", validate: bool = True) -> None:
+    def replace(
+        self, old: Variable, new: Variable, reason: str = "", validate: bool = True
+    ) -> None:
         """Replace every use of `old` by `new` (their types must be equal)."""
         if old is new:
             return

@@ -24,10 +24,20 @@ from symgraph.variable import as_tensor_variable
 class In:
     """A function input with an optional default `value` and keyword `name`."""
 
-    def __init__(self, variable: Variable, name: str | None = None, value: Any = None,
-                 update=None, mutable: bool = False, strict: bool = False,
-                 allow_downcast: bool | None = None, autoname: bool = True, implicit=None,
-                 borrow: bool = False, shared: bool = False):
+    def __init__(
+        self,
+        variable: Variable,
+        name: str | None = None,
+        value: Any = None,
+        update=None,
+        mutable: bool = False,
+        strict: bool = False,
+        allow_downcast: bool | None = None,
+        autoname: bool = True,
+        implicit=None,
+        borrow: bool = False,
+        shared: bool = False,
+    ):
         if not isinstance(variable, Variable):
             raise TypeError(f"In() needs a symbolic variable, got {type(variable).__name__}")
         self.variable = variable
@@ -53,7 +63,7 @@ class UnusedInputError(ValueError):
 
 
 def _describe(v: Variable) -> str:
-    return f"{v.name or v}{v.where()}"
+    return f"{repr(v.name) if v.name else v}{v.where()}"
 
 
 def _normalize_updates(updates) -> list[tuple[SharedVariable, Variable]]:
@@ -84,13 +94,20 @@ def _normalize_updates(updates) -> list[tuple[SharedVariable, Variable]]:
 def _check_update_type(var: SharedVariable, expr: Variable) -> Variable:
     if expr.type == var.type:
         return expr
-    if expr.dtype != var.dtype or expr.ndim != var.ndim or any(
-        a is not None and b is not None and a != b for a, b in zip(var.type.shape, expr.type.shape)
+    if (
+        expr.dtype != var.dtype
+        or expr.ndim != var.ndim
+        or any(
+            a is not None and b is not None and a != b
+            for a, b in zip(var.type.shape, expr.type.shape)
+        )
     ):
         hint = ""
         if expr.dtype != var.dtype:
-            hint = (f" Cast the update with .astype('{var.dtype}') or build it from "
-                    f"{var.dtype} values (with floatX={var.dtype}).")
+            hint = (
+                f" Cast the update with .astype('{var.dtype}') or build it from "
+                f"{var.dtype} values (with floatX={var.dtype})."
+            )
         raise TypeError(
             f"An update must have the same type as the shared variable it updates: "
             f"{_describe(var)} is {var.type}, but its update {_describe(expr)} is {expr.type}."
@@ -103,11 +120,21 @@ def _check_update_type(var: SharedVariable, expr: Variable) -> Variable:
     return expr
 
 
-def function(inputs: Sequence = (), outputs=None, mode=None, updates=None, givens=None,
-             no_default_updates: bool | Sequence = False, accept_inplace: bool = False,
-             name: str | None = None, rebuild_strict: bool = True,
-             allow_input_downcast: bool | None = None, profile=None,
-             on_unused_input: str | None = None, trust_input: bool = False) -> Function:
+def function(
+    inputs: Sequence = (),
+    outputs=None,
+    mode=None,
+    updates=None,
+    givens=None,
+    no_default_updates: bool | Sequence = False,
+    accept_inplace: bool = False,
+    name: str | None = None,
+    rebuild_strict: bool = True,
+    allow_input_downcast: bool | None = None,
+    profile=None,
+    on_unused_input: str | None = None,
+    trust_input: bool = False,
+) -> Function:
     """Compile a callable that computes `outputs` from `inputs` and applies `updates`.
 
     Parameters
@@ -129,10 +156,19 @@ def function(inputs: Sequence = (), outputs=None, mode=None, updates=None, given
     """
     from symgraph.config import config
 
-    spec = dict(inputs=inputs, outputs=outputs, mode=mode, updates=updates, givens=givens,
-                no_default_updates=no_default_updates, name=name,
-                allow_input_downcast=allow_input_downcast, on_unused_input=on_unused_input,
-                trust_input=trust_input, profile=profile)
+    spec = dict(
+        inputs=inputs,
+        outputs=outputs,
+        mode=mode,
+        updates=updates,
+        givens=givens,
+        no_default_updates=no_default_updates,
+        name=name,
+        allow_input_downcast=allow_input_downcast,
+        on_unused_input=on_unused_input,
+        trust_input=trust_input,
+        profile=profile,
+    )
     if not isinstance(inputs, (list, tuple)):
         raise TypeError("function() takes a list of inputs (use [x] for a single input)")
     ins = [i if isinstance(i, In) else In(i) for i in inputs]
@@ -142,8 +178,9 @@ def function(inputs: Sequence = (), outputs=None, mode=None, updates=None, given
     outs = [o if isinstance(o, Out) else Out(o) for o in outs]
     out_vars = [as_tensor_variable(o.variable) for o in outs]
     update_pairs = _normalize_updates(updates)
-    update_pairs += _default_updates(out_vars + [e for _, e in update_pairs], update_pairs,
-                                     no_default_updates)
+    update_pairs += _default_updates(
+        out_vars + [e for _, e in update_pairs], update_pairs, no_default_updates
+    )
     new_values = [e for _, e in update_pairs]
     if givens:
         out_vars, new_values = _apply_givens(givens, out_vars, new_values)
@@ -158,8 +195,20 @@ def function(inputs: Sequence = (), outputs=None, mode=None, updates=None, given
     _check_missing(in_vars, shareds, everything)
     fg = FunctionGraph(in_vars + shareds, everything)
     the_mode = get_mode(mode)
-    return Function(spec, ins, outs, single, shareds, [v for v, _ in update_pairs], fg, the_mode,
-                    allow_input_downcast, trust_input, name, profile)
+    return Function(
+        spec,
+        ins,
+        outs,
+        single,
+        shareds,
+        [v for v, _ in update_pairs],
+        fg,
+        the_mode,
+        allow_input_downcast,
+        trust_input,
+        name,
+        profile,
+    )
 
 
 def _check_inputs(ins: list[In]) -> None:
@@ -179,8 +228,10 @@ def _check_inputs(ins: list[In]) -> None:
                 "free variables such as T.matrix('x')"
             )
         if v in seen:
-            raise ValueError(f"the variable {_describe(v)} is given twice as an input "
-                             f"(positions {seen[v]} and {k})")
+            raise ValueError(
+                f"the variable {_describe(v)} is given twice as an input "
+                f"(positions {seen[v]} and {k})"
+            )
         seen[v] = k
 
 
@@ -210,17 +261,19 @@ def _apply_givens(givens, outs, new_values):
             )
         replace[old] = new
     replaced, _ = clone_replace(outs + new_values, replace)
-    return replaced[: len(outs)], replaced[len(outs):]
+    return replaced[: len(outs)], replaced[len(outs) :]
 
 
 def _check_used(in_vars, exprs, policy: str) -> None:
     used = set(graph_inputs(exprs))
     for k, v in enumerate(in_vars):
         if v not in used:
-            msg = (f"symgraph.function was asked to create a function computing outputs given "
-                   f"certain inputs, but input {k} ({_describe(v)}) is not part of the "
-                   "computational graph needed to compute the outputs. Pass "
-                   "on_unused_input='warn' or 'ignore' to allow it.")
+            msg = (
+                f"symgraph.function was asked to create a function computing outputs given "
+                f"certain inputs, but input {k} ({_describe(v)}) is not part of the "
+                "computational graph needed to compute the outputs. Pass "
+                "on_unused_input='warn' or 'ignore' to allow it."
+            )
             if policy == "raise":
                 raise UnusedInputError(msg)
             if policy == "warn":
@@ -239,8 +292,21 @@ def _check_missing(in_vars, shareds, exprs) -> None:
 class Function:
     """A compiled function: call it with numeric values in the order of its inputs."""
 
-    def __init__(self, spec, ins, outs, single, shareds, updated, fg, mode, allow_downcast,
-                 trust_input, name, profile):
+    def __init__(
+        self,
+        spec,
+        ins,
+        outs,
+        single,
+        shareds,
+        updated,
+        fg,
+        mode,
+        allow_downcast,
+        trust_input,
+        name,
+        profile,
+    ):
         from symgraph.codegen import get_backend
 
         self._spec = spec
@@ -259,8 +325,12 @@ class Function:
         self.program = get_backend(mode.backend).compile(fg, name=name, profile=profile)
         self._copy_outputs = [not o.borrow for o in outs]
         self._filters = [
-            (i.variable.type.filter, i.strict,
-             i.allow_downcast if i.allow_downcast is not None else allow_downcast, i.variable)
+            (
+                i.variable.type.filter,
+                i.strict,
+                i.allow_downcast if i.allow_downcast is not None else allow_downcast,
+                i.variable,
+            )
             for i in ins
         ]
         self._defaults = [i.value for i in ins]
@@ -270,15 +340,18 @@ class Function:
     def __call__(self, *args, **kwargs):
         values = self._bind(args, kwargs)
         if not self.trust_input:
-            values = [f(v, strict, down, var) for (f, strict, down, var), v in
-                      zip(self._filters, values)]
+            values = [
+                f(v, strict, down, var) for (f, strict, down, var), v in zip(self._filters, values)
+            ]
         values += [s.value for s in self._storages]
         results = self.program(values)
         outputs = results[: self._n_out]
-        for storage, value in zip(self._update_targets, results[self._n_out:]):
+        for storage, value in zip(self._update_targets, results[self._n_out :]):
             storage.value = value
-        outputs = [np.array(r) if copy and isinstance(r, np.ndarray) else r
-                   for r, copy in zip(outputs, self._copy_outputs)]
+        outputs = [
+            np.array(r) if copy and isinstance(r, np.ndarray) else r
+            for r, copy in zip(outputs, self._copy_outputs)
+        ]
         if self._single:
             return outputs[0]
         return outputs
@@ -292,7 +365,9 @@ class Function:
         values = list(args) + [_MISSING] * (n - len(args))
         for key, value in kwargs.items():
             if key not in self._positions:
-                raise TypeError(f"unknown keyword argument {key!r}; inputs: {list(self._positions)}")
+                raise TypeError(
+                    f"unknown keyword argument {key!r}; inputs: {list(self._positions)}"
+                )
             pos = self._positions[key]
             if values[pos] is not _MISSING:
                 raise TypeError(f"input {key!r} given both by position and by keyword")
@@ -305,8 +380,14 @@ class Function:
                 values[k] = self._defaults[k]
         return values
 
-    def copy(self, share_memory: bool = False, swap: dict | None = None,
-             delete_updates: bool = False, name: str | None = None, profile=None) -> Function:
+    def copy(
+        self,
+        share_memory: bool = False,
+        swap: dict | None = None,
+        delete_updates: bool = False,
+        name: str | None = None,
+        profile=None,
+    ) -> Function:
         """A new function computing the same thing; `swap` maps shared variables to others."""
         spec = dict(self._spec)
         if name is not None:
@@ -314,13 +395,16 @@ class Function:
         if delete_updates:
             spec["updates"] = None
             spec["no_default_updates"] = True
+            spec["on_unused_input"] = "ignore"  # inputs used only by the updates stay inputs
         if swap:
             for old, new in swap.items():
                 if old.type != new.type:
                     raise TypeError(f"swap: {old} ({old.type}) and {new} ({new.type}) differ")
-            givens = list(swap.items()) + list((spec.get("givens") or {}).items()
-                                               if isinstance(spec.get("givens"), dict)
-                                               else spec.get("givens") or [])
+            givens = list(swap.items()) + list(
+                (spec.get("givens") or {}).items()
+                if isinstance(spec.get("givens"), dict)
+                else spec.get("givens") or []
+            )
             spec["givens"] = givens
             if spec.get("updates"):
                 ups = spec["updates"]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from symgraph.config import config
-from symgraph.graph import Apply, Op, Variable, graph_inputs, toposort
+from symgraph.graph import Apply, Op, Variable, toposort
 from symgraph.types import DISCRETE_DTYPES, TensorType
 from symgraph.variable import as_tensor_variable
 
@@ -29,8 +29,16 @@ class NullTypeGradError(TypeError):
 class GradientError(AssertionError):
     """verify_grad found a symbolic gradient that disagrees with finite differences."""
 
-    def __init__(self, arg: int, abs_err: float, rel_err: float, abs_tol: float, rel_tol: float,
-                 analytic=None, numeric=None):
+    def __init__(
+        self,
+        arg: int,
+        abs_err: float,
+        rel_err: float,
+        abs_tol: float,
+        rel_tol: float,
+        analytic=None,
+        numeric=None,
+    ):
         super().__init__(
             f"GradientError: the gradient of input {arg} disagrees with finite differences: "
             f"max abs error {abs_err:.3g} (tol {abs_tol:g}), max rel error {rel_err:.3g} "
@@ -93,9 +101,16 @@ def _float_ones_like(cost: Variable) -> Variable:
     return ones_like(cost, dtype=dtype)
 
 
-def grad(cost, wrt, consider_constant=None, disconnected_inputs: str = "raise",
-         add_names: bool = True, known_grads=None, return_disconnected: str = "zero",
-         null_gradients: str = "raise"):
+def grad(
+    cost,
+    wrt,
+    consider_constant=None,
+    disconnected_inputs: str = "raise",
+    add_names: bool = True,
+    known_grads=None,
+    return_disconnected: str = "zero",
+    null_gradients: str = "raise",
+):
     """Gradient of the scalar `cost` with respect to `wrt` (a variable or a list of them).
 
     Parameters
@@ -135,7 +150,9 @@ def grad(cost, wrt, consider_constant=None, disconnected_inputs: str = "raise",
     for var, g in (known_grads or {}).items():
         g = as_tensor_variable(g)
         if g.ndim != var.ndim:
-            raise ValueError(f"known_grads: gradient for {var} has {g.ndim} dims, expected {var.ndim}")
+            raise ValueError(
+                f"known_grads: gradient for {var} has {g.ndim} dims, expected {var.ndim}"
+            )
         seeds.setdefault(var, []).append(g)
     constants = set(consider_constant or ())
     order = toposort(list(seeds), stop=constants)
@@ -149,7 +166,9 @@ def grad(cost, wrt, consider_constant=None, disconnected_inputs: str = "raise",
         if not any(needed) or not any(o in contributions for o in node.outputs):
             continue
         output_grads = [_total(contributions.get(o)) for o in node.outputs]
-        output_grads = [g if g is not None else _zeros_for(o) for g, o in zip(output_grads, node.outputs)]
+        output_grads = [
+            g if g is not None else _zeros_for(o) for g, o in zip(output_grads, node.outputs)
+        ]
         input_grads = _call_l_op(node, output_grads, needed)
         for inp, g, need in zip(node.inputs, input_grads, needed):
             if need and g is not None:
@@ -157,6 +176,8 @@ def grad(cost, wrt, consider_constant=None, disconnected_inputs: str = "raise",
     results = []
     for w in wrt_list:
         total = _total(contributions.get(w))
+        if total is None and w.dtype in DISCRETE_DTYPES and any(w in n.inputs for n in order):
+            total = _zeros_for(w)  # integers are connected but have a zero gradient (Theano)
         if total is None:
             total = _disconnected(w, disconnected_inputs, return_disconnected)
         elif w.dtype in DISCRETE_DTYPES:
@@ -216,9 +237,11 @@ def _conform(g, inp: Variable, node: Apply):
 
 
 def _disconnected(w: Variable, policy: str, return_disconnected: str):
-    msg = (f"grad method was asked to compute the gradient with respect to a variable that is "
-           f"not part of the computational graph of the cost, or is used only by a "
-           f"non-differentiable operator: {w.name or w}{w.where()}")
+    msg = (
+        f"grad method was asked to compute the gradient with respect to a variable that is "
+        f"not part of the computational graph of the cost, or is used only by a "
+        f"non-differentiable operator: {w.name or w}{w.where()}"
+    )
     if policy == "raise":
         raise DisconnectedInputError(msg)
     if policy == "warn":
@@ -237,8 +260,13 @@ def Lop(f, wrt, eval_points, consider_constant=None, disconnected_inputs: str = 
     if len(fs) != len(evs):
         raise ValueError(f"Lop: {len(fs)} outputs but {len(evs)} eval_points")
     known = {fv: as_tensor_variable(e) for fv, e in zip(fs, evs)}
-    return grad(None, wrt, consider_constant=consider_constant,
-                disconnected_inputs=disconnected_inputs, known_grads=known)
+    return grad(
+        None,
+        wrt,
+        consider_constant=consider_constant,
+        disconnected_inputs=disconnected_inputs,
+        known_grads=known,
+    )
 
 
 def Rop(f, wrt, eval_points, disconnected_outputs: str = "raise", return_disconnected="zero"):
@@ -253,18 +281,24 @@ def Rop(f, wrt, eval_points, disconnected_outputs: str = "raise", return_disconn
         raise ValueError(f"Rop: {len(ws)} wrt but {len(vs)} eval_points")
     from symgraph.ops.math import sum as tsum
 
-    dummies = [TensorType(fv.dtype if fv.dtype not in DISCRETE_DTYPES else config.floatX,
-                          fv.type.shape)(f"rop_u{k}") for k, fv in enumerate(fs)]
+    dummies = [
+        TensorType(fv.dtype if fv.dtype not in DISCRETE_DTYPES else config.floatX, fv.type.shape)(
+            f"rop_u{k}"
+        )
+        for k, fv in enumerate(fs)
+    ]
     vjps = grad(None, ws, known_grads=dict(zip(fs, dummies)), disconnected_inputs="ignore")
     inner = None
     for g, v in zip(vjps, vs):
         term = tsum(g * as_tensor_variable(v))
         inner = term if inner is None else inner + term
     results = grad(inner, dummies, disconnected_inputs="ignore")
-    leaked = set(graph_inputs(results)) & set(dummies)
-    if leaked:
-        raise NotImplementedError("Rop: an operation's gradient is not linear in its output "
-                                  "gradient, so the two-pass R_op rule does not apply")
+    # The value no longer depends on u, but shape templates in the graph may still mention it:
+    # any u gives the same value, so use zeros of f's shape.
+    from symgraph.graph import clone_replace
+    from symgraph.ops.math import zeros_like
+
+    results, _ = clone_replace(results, {u: zeros_like(fv) for u, fv in zip(dummies, fs)})
     return results if f_list else results[0]
 
 
@@ -276,17 +310,26 @@ def jacobian(expression, wrt, consider_constant=None, disconnected_inputs: str =
     ws, as_list = _as_list(wrt)
     expression = as_tensor_variable(expression)
     if expression.ndim == 0:
-        res = grad(expression, ws, consider_constant=consider_constant,
-                   disconnected_inputs=disconnected_inputs)
+        res = grad(
+            expression,
+            ws,
+            consider_constant=consider_constant,
+            disconnected_inputs=disconnected_inputs,
+        )
         return res if as_list else res[0]
     flat = expression.flatten()
 
     def row(i, y, *ws_inner):
-        return grad(y[i], list(ws_inner), consider_constant=consider_constant,
-                    disconnected_inputs=disconnected_inputs)
+        return grad(
+            y[i],
+            list(ws_inner),
+            consider_constant=consider_constant,
+            disconnected_inputs=disconnected_inputs,
+        )
 
-    jacs, _ = scan(row, sequences=arange(flat.shape[0]), non_sequences=[flat] + ws,
-                   return_list=True)
+    jacs, _ = scan(
+        row, sequences=arange(flat.shape[0]), non_sequences=[flat] + ws, return_list=True
+    )
     return jacs if as_list else jacs[0]
 
 
@@ -295,17 +338,21 @@ def hessian(cost, wrt, consider_constant=None, disconnected_inputs: str = "raise
     ws, as_list = _as_list(wrt)
     out = []
     for w in ws:
-        g = grad(cost, w, consider_constant=consider_constant,
-                 disconnected_inputs=disconnected_inputs)
-        out.append(jacobian(g, w, consider_constant=consider_constant,
-                            disconnected_inputs=disconnected_inputs))
+        g = grad(
+            cost, w, consider_constant=consider_constant, disconnected_inputs=disconnected_inputs
+        )
+        out.append(
+            jacobian(
+                g, w, consider_constant=consider_constant, disconnected_inputs=disconnected_inputs
+            )
+        )
     return out if as_list else out[0]
 
 
 def numeric_grad(f, pt: Sequence[np.ndarray], eps: float) -> list[np.ndarray]:
     """Central finite differences of the scalar function f(*pt) at `pt`."""
     grads = []
-    for k, x in enumerate(pt):
+    for x in pt:
         g = np.zeros(x.shape, dtype="float64")
         flat = x.reshape(-1)
         for j in range(flat.size):
@@ -324,9 +371,19 @@ _EPS = {"float64": 1e-6, "float32": 3e-3, "float16": 1e-1}
 _TOL = {"float64": 1e-4, "float32": 1e-2, "float16": 5e-2}
 
 
-def verify_grad(fun, pt, n_tests: int = 2, rng=None, eps: float | None = None, out_type=None,
-                abs_tol: float | None = None, rel_tol: float | None = None, mode=None,
-                cast_to_output_type: bool = False, no_debug_ref: bool = True) -> None:
+def verify_grad(
+    fun,
+    pt,
+    n_tests: int = 2,
+    rng=None,
+    eps: float | None = None,
+    out_type=None,
+    abs_tol: float | None = None,
+    rel_tol: float | None = None,
+    mode=None,
+    cast_to_output_type: bool = False,
+    no_debug_ref: bool = True,
+) -> None:
     """Check `grad` of `fun` at the point `pt` against central finite differences.
 
     `fun` maps symbolic inputs (one per array in `pt`) to a symbolic output; the output is
@@ -342,8 +399,10 @@ def verify_grad(fun, pt, n_tests: int = 2, rng=None, eps: float | None = None, o
     for p in pt:
         if p.dtype.name in DISCRETE_DTYPES:
             raise TypeError(f"verify_grad: inputs must be floating point, got {p.dtype}")
-    inputs = [TensorType(p.dtype, tuple(1 if s == 1 else None for s in p.shape))(f"input{k}")
-              for k, p in enumerate(pt)]
+    inputs = [
+        TensorType(p.dtype, tuple(1 if s == 1 else None for s in p.shape))(f"input{k}")
+        for k, p in enumerate(pt)
+    ]
     out = as_tensor_variable(fun(*inputs))
     dtype = max((p.dtype.name for p in pt), key=lambda d: _EPS.get(d, 0))
     eps = eps or _EPS.get(dtype, 1e-6)
@@ -358,15 +417,16 @@ def verify_grad(fun, pt, n_tests: int = 2, rng=None, eps: float | None = None, o
         f_grad = symgraph.function(inputs, symbolic, mode=mode, on_unused_input="ignore")
         analytic = f_grad(*[p.copy() for p in pt])
         work = [p.astype("float64") if p.dtype.name == "float64" else p.copy() for p in pt]
-        numeric = numeric_grad(lambda *xs: f_cost(*xs), work, eps)
+        numeric = numeric_grad(f_cost, work, eps)
         for k, (a, n) in enumerate(zip(analytic, numeric)):
             a = np.asarray(a, dtype="float64")
             abs_err = np.abs(a - n)
             rel_err = abs_err / np.maximum(np.abs(a) + np.abs(n), 1e-8)
             bad = (abs_err > abs_tol) & (rel_err > rel_tol)
             if np.any(bad):
-                raise GradientError(k, float(abs_err.max()), float(rel_err[bad].max()), abs_tol,
-                                    rel_tol, a, n)
+                raise GradientError(
+                    k, float(abs_err.max()), float(rel_err[bad].max()), abs_tol, rel_tol, a, n
+                )
 
 
 def _eval_shape(inputs, out, pt, mode):

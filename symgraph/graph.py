@@ -28,10 +28,11 @@ def user_trace() -> str | None:
 
 
 class Variable:
-    """A symbolic value: the output `index` of `owner` (an Apply), or a graph input if owner is None."""
+    """A symbolic value: output `index` of `owner` (an Apply), or a graph input if owner is None."""
 
-    def __init__(self, type, owner: Apply | None = None, index: int | None = None,
-                 name: str | None = None):
+    def __init__(
+        self, type, owner: Apply | None = None, index: int | None = None, name: str | None = None
+    ):
         self.type = type
         self.owner = owner
         self.index = index
@@ -190,7 +191,9 @@ class Op:
             raise TypeError(f"{self} takes {len(itypes)} inputs, got {len(inputs)}")
         for i, (x, t) in enumerate(zip(inputs, itypes)):
             if not t.is_super(x.type):
-                raise TypeError(f"{self}: input {i} ({x}{x.where()}) has type {x.type}, expected {t}")
+                raise TypeError(
+                    f"{self}: input {i} ({x}{x.where()}) has type {x.type}, expected {t}"
+                )
         return Apply(self, inputs, [t() for t in otypes])
 
     def __call__(self, *inputs, **kwargs):
@@ -273,8 +276,11 @@ def graph_inputs(outputs: Iterable[Variable], stop: Iterable[Variable] = ()) -> 
     return [v for v in ancestors(outputs, stop) if v.owner is None or id(v) in stop_ids]
 
 
-def clone_replace(outputs: Sequence[Variable], replace: Mapping[Variable, Variable] | None = None,
-                  copy_inputs: bool = False) -> tuple[list[Variable], dict[Variable, Variable]]:
+def clone_replace(
+    outputs: Sequence[Variable],
+    replace: Mapping[Variable, Variable] | None = None,
+    copy_inputs: bool = False,
+) -> tuple[list[Variable], dict[Variable, Variable]]:
     """Copy the graph of `outputs`, substituting `replace` (old -> new); returns (outputs, memo)."""
     memo: dict[Variable, Variable] = dict(replace or {})
     stop = list(memo)
@@ -284,8 +290,10 @@ def clone_replace(outputs: Sequence[Variable], replace: Mapping[Variable, Variab
             if v not in memo:
                 memo[v] = v.clone() if (copy_inputs and not isinstance(v, Constant)) else v
             new_inputs.append(memo[v])
-        if all(a is b for a, b in zip(new_inputs, node.inputs)) and not copy_inputs and not any(
-            o in memo for o in node.outputs
+        if (
+            all(a is b for a, b in zip(new_inputs, node.inputs))
+            and not copy_inputs
+            and not any(o in memo for o in node.outputs)
         ):
             for o in node.outputs:
                 memo.setdefault(o, o)
@@ -295,7 +303,11 @@ def clone_replace(outputs: Sequence[Variable], replace: Mapping[Variable, Variab
             memo.setdefault(old, out)
     for v in outputs:
         if v not in memo:
-            memo[v] = v.clone() if (copy_inputs and v.owner is None and not isinstance(v, Constant)) else v
+            memo[v] = (
+                v.clone()
+                if (copy_inputs and v.owner is None and not isinstance(v, Constant))
+                else v
+            )
     return [memo[v] for v in outputs], memo
 
 

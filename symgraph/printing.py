@@ -29,8 +29,16 @@ def _outputs_of(obj: Any) -> tuple[list[Variable], dict]:
     return [obj], extra
 
 
-def debugprint(obj: Any, depth: int = -1, print_type: bool = False, file=None, ids: str = "CHAR",
-               done=None, print_storage: bool = False, **kwargs) -> Any:
+def debugprint(
+    obj: Any,
+    depth: int = -1,
+    print_type: bool = False,
+    file=None,
+    ids: str = "CHAR",
+    done=None,
+    print_storage: bool = False,
+    **kwargs,
+) -> Any:
     """Print the graph of `obj` as an indented tree, one line per variable.
 
     Each line shows the op (or the variable's name), an id that repeats when a node is used
@@ -68,8 +76,9 @@ def _id(node_or_var, names: dict, ids: str) -> str:
     return f"[id {names[key]}]"
 
 
-def _print_var(v: Variable, out, prefix: str, depth: int, print_type: bool, names: dict,
-               ids: str) -> None:
+def _print_var(
+    v: Variable, out, prefix: str, depth: int, print_type: bool, names: dict, ids: str
+) -> None:
     type_str = f" <{v.type}>" if print_type else ""
     node = v.owner
     if node is None:
@@ -86,8 +95,21 @@ def _print_var(v: Variable, out, prefix: str, depth: int, print_type: bool, name
         _print_var(inp, out, prefix + " |", depth - 1, print_type, names, ids)
 
 
-_INFIX = {"add": "+", "sub": "-", "mul": "*", "true_div": "/", "int_div": "//", "pow": "**",
-          "lt": "<", "gt": ">", "le": "<=", "ge": ">=", "eq": "==", "neq": "!=", "mod": "%"}
+_INFIX = {
+    "add": "+",
+    "sub": "-",
+    "mul": "*",
+    "true_div": "/",
+    "int_div": "//",
+    "pow": "**",
+    "lt": "<",
+    "gt": ">",
+    "le": "<=",
+    "ge": ">=",
+    "eq": "==",
+    "neq": "!=",
+    "mod": "%",
+}
 
 
 def pp(obj: Any) -> str:

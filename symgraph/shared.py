@@ -36,11 +36,18 @@ class SharedVariable(TensorVariable):
 
     is_shared = True
 
-    def __init__(self, type: TensorType, value: np.ndarray, name: str | None = None,
-                 strict: bool = False, allow_downcast: bool | None = None):
+    def __init__(
+        self,
+        type: TensorType,
+        value: np.ndarray,
+        name: str | None = None,
+        strict: bool = False,
+        allow_downcast: bool | None = None,
+    ):
         super().__init__(type, name=name)
-        self.container = Storage(type.filter(value, strict=strict, allow_downcast=allow_downcast,
-                                             var=self))
+        self.container = Storage(
+            type.filter(value, strict=strict, allow_downcast=allow_downcast, var=self)
+        )
         self.default_update = None
 
     def get_value(self, borrow: bool = False, return_internal_type: bool = False) -> np.ndarray:
@@ -78,9 +85,16 @@ class SharedVariable(TensorVariable):
         return state
 
 
-def shared(value: Any, name: str | None = None, strict: bool = False,
-           allow_downcast: bool | None = None, borrow: bool = False, shape=None,
-           broadcastable=None, **kwargs) -> SharedVariable:
+def shared(
+    value: Any,
+    name: str | None = None,
+    strict: bool = False,
+    allow_downcast: bool | None = None,
+    borrow: bool = False,
+    shape=None,
+    broadcastable=None,
+    **kwargs,
+) -> SharedVariable:
     """A shared variable holding `value` (copied unless `borrow=True`).
 
     Its type has the dtype of `value` and, as in Theano, no static sizes (so ``set_value``
@@ -113,5 +127,10 @@ def shared(value: Any, name: str | None = None, strict: bool = False,
         static = tuple(shape)
     else:
         static = (None,) * arr.ndim
-    return SharedVariable(TensorType(arr.dtype.name, static), arr, name=name, strict=strict,
-                          allow_downcast=allow_downcast)
+    return SharedVariable(
+        TensorType(arr.dtype.name, static),
+        arr,
+        name=name,
+        strict=strict,
+        allow_downcast=allow_downcast,
+    )

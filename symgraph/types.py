@@ -71,7 +71,9 @@ class TensorType:
 
     __slots__ = ("dtype", "shape", "_hash")
 
-    def __init__(self, dtype: Any, shape: Sequence[Any] | None = None, broadcastable=None, name=None):
+    def __init__(
+        self, dtype: Any, shape: Sequence[Any] | None = None, broadcastable=None, name=None
+    ):
         if shape is not None and all(isinstance(s, (bool, np.bool_)) for s in shape) and shape:
             broadcastable, shape = shape, None
         if broadcastable is not None:
@@ -116,7 +118,9 @@ class TensorType:
         return np.dtype(self.dtype)
 
     def clone(self, dtype: Any = None, shape: Sequence[Any] | None = None) -> TensorType:
-        return TensorType(self.dtype if dtype is None else dtype, self.shape if shape is None else shape)
+        return TensorType(
+            self.dtype if dtype is None else dtype, self.shape if shape is None else shape
+        )
 
     def is_super(self, other: TensorType) -> bool:
         """True if every value of `other` is a valid value of this type."""
@@ -135,8 +139,9 @@ class TensorType:
     def __call__(self, name: str | None = None):
         return self.make_variable(name)
 
-    def filter(self, value: Any, strict: bool = False, allow_downcast: bool | None = None,
-               var=None) -> np.ndarray:
+    def filter(
+        self, value: Any, strict: bool = False, allow_downcast: bool | None = None, var=None
+    ) -> np.ndarray:
         """Convert `value` to an ndarray of this type or raise TypeError naming `var`."""
         if (
             type(value) is np.ndarray
@@ -157,7 +162,9 @@ class TensorType:
         named = _NDIM_NAMES.get(self.ndim)
         if named and all(s is None for s in self.shape):
             return f"TensorType({self.dtype}, {named})"
-        return f"TensorType({self.dtype}, shape=({self.short_shape()}{',' if self.ndim == 1 else ''}))"
+        return (
+            f"TensorType({self.dtype}, shape=({self.short_shape()}{',' if self.ndim == 1 else ''}))"
+        )
 
     __repr__ = __str__
 
@@ -201,9 +208,13 @@ def _filter_slow(ttype: TensorType, value: Any, strict: bool, allow_downcast: bo
         try:
             arr = np.asarray(value)
         except Exception as exc:
-            raise TypeError(f"Bad input for {label}: cannot convert {type(value)} to an array: {exc}")
+            raise TypeError(
+                f"Bad input for {label}: cannot convert {type(value)} to an array: {exc}"
+            ) from exc
         if arr.dtype == object:
-            raise TypeError(f"Bad input for {label}: expected {ttype}, received {describe_value(value)}")
+            raise TypeError(
+                f"Bad input for {label}: expected {ttype}, received {describe_value(value)}"
+            )
         if arr.dtype.name != ttype.dtype:
             arr = _cast_checked(ttype, value, arr, allow_downcast, label)
     if arr.ndim != ttype.ndim:

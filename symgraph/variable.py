@@ -24,7 +24,7 @@ def _s():
 
 
 class _TensorOps:
-    """Operators and numpy-like methods shared by tensor variables, constants and shared variables."""
+    """Operators and numpy-like methods of tensor variables, constants and shared variables."""
 
     type: TensorType
 
@@ -247,7 +247,9 @@ class _TensorOps:
             return _m().sum(_m().abs(self), axis=axis, keepdims=keepdims)
         if L == 2:
             return _m().sqrt(_m().sum(_m().sqr(self), axis=axis, keepdims=keepdims))
-        return _m().pow(_m().sum(_m().pow(_m().abs(self), L), axis=axis, keepdims=keepdims), 1.0 / L)
+        return _m().pow(
+            _m().sum(_m().pow(_m().abs(self), L), axis=axis, keepdims=keepdims), 1.0 / L
+        )
 
     def nonzero_values(self):
         raise NotImplementedError("nonzero_values has a data-dependent shape and is not supported")
@@ -317,7 +319,9 @@ def _python_scalar_dtype(value: Any) -> str:
     return np.asarray(value).dtype.name
 
 
-def constant(value: Any, name: str | None = None, ndim: int | None = None, dtype=None) -> TensorConstant:
+def constant(
+    value: Any, name: str | None = None, ndim: int | None = None, dtype=None
+) -> TensorConstant:
     """A TensorConstant holding `value` (Python scalars are autocast as in Theano)."""
     if isinstance(value, Variable):
         raise TypeError(f"constant() expects a value, got the symbolic variable {value}")
@@ -327,8 +331,10 @@ def constant(value: Any, name: str | None = None, ndim: int | None = None, dtype
         arr = np.asarray(value)
         if arr.dtype == np.float64 and config.floatX == "float32":
             dtype = "float32"
-        elif arr.dtype.kind in "iu" and arr.size and all(
-            isinstance(v, int) for v in np.ravel(np.asarray(value, dtype=object))
+        elif (
+            arr.dtype.kind in "iu"
+            and arr.size
+            and all(isinstance(v, int) for v in np.ravel(np.asarray(value, dtype=object)))
         ):
             dtype = _python_scalar_dtype(int(arr.max())) if arr.min() >= 0 else arr.dtype.name
             dtype = np.result_type(dtype, _python_scalar_dtype(int(arr.min()))).name
@@ -356,8 +362,9 @@ def as_tensor_variable(x: Any, name: str | None = None, ndim: int | None = None,
         return x
     if hasattr(x, "owner") and hasattr(x, "type"):
         raise TypeError(f"cannot convert {type(x).__name__} {x} to a symgraph tensor")
-    if isinstance(x, (list, tuple)) and any(isinstance(e, Variable) for e in np.ravel(
-            np.asarray(x, dtype=object))):
+    if isinstance(x, (list, tuple)) and any(
+        isinstance(e, Variable) for e in np.ravel(np.asarray(x, dtype=object))
+    ):
         return _s().stack([as_tensor_variable(e) for e in x])
     return constant(x, name=name, ndim=ndim, dtype=dtype)
 

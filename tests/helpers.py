@@ -41,18 +41,30 @@ def symbolic_like(values: Sequence[np.ndarray], broadcastable: bool = True) -> l
     return out
 
 
-def check_op(build: Callable, values: Sequence, reference: Callable | None = None, *,
-             grad: bool = False, grad_inputs: Sequence[int] | None = None, rtol: float = 1e-6,
-             atol: float = 1e-7, check_shape: bool = True, broadcastable: bool = True,
-             check_dtype: bool = True) -> None:
+def check_op(
+    build: Callable,
+    values: Sequence,
+    reference: Callable | None = None,
+    *,
+    grad: bool = False,
+    grad_inputs: Sequence[int] | None = None,
+    rtol: float = 1e-6,
+    atol: float = 1e-7,
+    check_shape: bool = True,
+    broadcastable: bool = True,
+    check_dtype: bool = True,
+) -> None:
     """Check `build` on every backend against `reference`, plus infer_shape and gradients."""
     values = [np.asarray(v) for v in values]
     sym = symbolic_like(values, broadcastable)
     out = build(*sym)
     outs = out if isinstance(out, (list, tuple)) else [out]
     expected = None if reference is None else reference(*[v.copy() for v in values])
-    expected = None if expected is None else (
-        list(expected) if isinstance(out, (list, tuple)) else [expected])
+    expected = (
+        None
+        if expected is None
+        else (list(expected) if isinstance(out, (list, tuple)) else [expected])
+    )
     for mode in modes():
         f = sg.function(sym, list(outs), mode=mode, on_unused_input="ignore")
         got = f(*[v.copy() for v in values])
@@ -63,8 +75,9 @@ def check_op(build: Callable, values: Sequence, reference: Callable | None = Non
             assert np.shape(g) == e.shape, f"{mode}: shape {np.shape(g)} != {e.shape}"
             if check_dtype:
                 assert np.asarray(g).dtype.name == o.dtype, f"{mode}: dtype {g.dtype} != {o.dtype}"
-            np.testing.assert_allclose(g, e, rtol=rtol, atol=atol, err_msg=str(mode),
-                                       equal_nan=True)
+            np.testing.assert_allclose(
+                g, e, rtol=rtol, atol=atol, err_msg=str(mode), equal_nan=True
+            )
     if check_shape:
         check_infer_shape(sym, outs, values)
     if grad:
@@ -80,8 +93,10 @@ def check_op(build: Callable, values: Sequence, reference: Callable | None = Non
         if others:
             # non-differentiated inputs are fixed as constants
             def partial(*xs, _build=build):  # noqa: F811
-                full = [sg.tensor.constant(others[k]) if k in others else None
-                        for k in range(len(values))]
+                full = [
+                    sg.tensor.constant(others[k]) if k in others else None
+                    for k in range(len(values))
+                ]
                 it = iter(xs)
                 full = [next(it) if f is None else f for f in full]
                 return _sum_outputs(_build(*full))
@@ -105,15 +120,27 @@ def check_infer_shape(sym: Sequence, outs: Sequence, values: Sequence) -> None:
         node = out.owner
         if node is None:
             continue
-        in_vals = sg.function(list(sym), list(node.inputs), mode=Mode(backend="python",
-                              optimizer=None), on_unused_input="ignore")(*values)
-        out_vals = sg.function(list(sym), list(node.outputs), mode=Mode(backend="python",
-                               optimizer=None), on_unused_input="ignore")(*values)
+        in_vals = sg.function(
+            list(sym),
+            list(node.inputs),
+            mode=Mode(backend="python", optimizer=None),
+            on_unused_input="ignore",
+        )(*values)
+        out_vals = sg.function(
+            list(sym),
+            list(node.outputs),
+            mode=Mode(backend="python", optimizer=None),
+            on_unused_input="ignore",
+        )(*values)
         shapes = node.op.infer_shape(node, [tuple(np.shape(v)) for v in in_vals])
         for k, (shp, real) in enumerate(zip(shapes, out_vals)):
-            got = tuple(int(np.asarray(s)) if not hasattr(s, "owner") else _eval_int(s, sym, values)
-                        for s in shp)
-            assert got == np.shape(real), f"{node.op}.infer_shape output {k}: {got} != {np.shape(real)}"
+            got = tuple(
+                int(np.asarray(s)) if not hasattr(s, "owner") else _eval_int(s, sym, values)
+                for s in shp
+            )
+            assert got == np.shape(real), (
+                f"{node.op}.infer_shape output {k}: {got} != {np.shape(real)}"
+            )
 
 
 def _eval_int(s, sym, values) -> int:

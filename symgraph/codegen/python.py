@@ -12,13 +12,14 @@ from symgraph.graph import Apply, Constant, Op
 
 
 def perform_function(op: Op) -> Callable[[Apply, list], list]:
-    """`op.perform` as (node, inputs) -> outputs, also for Theano-style perform(node, i, storage)."""
+    """`op.perform` as (node, inputs) -> outputs; Theano-style perform(node, i, storage) too."""
     perform = op.perform
     try:
         n_params = len(inspect.signature(perform).parameters)
     except (TypeError, ValueError):
         n_params = 2
     if n_params >= 3:
+
         def theano_style(node: Apply, inputs: list) -> list:
             storage = [[None] for _ in node.outputs]
             perform(node, inputs, storage)

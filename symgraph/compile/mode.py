@@ -21,8 +21,14 @@ LINKERS = {
     None: "native",
 }
 
-OPTIMIZERS = {None: "none", "None": "none", "fast_compile": "fast_compile",
-              "fast_run": "fast_run", "default": "fast_run", "o4": "fast_run"}
+OPTIMIZERS = {
+    None: "none",
+    "None": "none",
+    "fast_compile": "fast_compile",
+    "fast_run": "fast_run",
+    "default": "fast_run",
+    "o4": "fast_run",
+}
 
 
 def native_backend() -> str:
@@ -45,14 +51,24 @@ class Mode:
     backend : a backend name; overrides `linker`.
     """
 
-    def __init__(self, linker=None, optimizer="fast_run", backend: str | None = None,
-                 including=(), excluding=()):
+    def __init__(
+        self,
+        linker=None,
+        optimizer="fast_run",
+        backend: str | None = None,
+        including=(),
+        excluding=(),
+    ):
         if backend is None:
             if linker not in LINKERS:
-                raise ValueError(f"unknown linker {linker!r}; use one of {sorted(map(str, LINKERS))}")
+                raise ValueError(
+                    f"unknown linker {linker!r}; use one of {sorted(map(str, LINKERS))}"
+                )
             backend = LINKERS[linker]
         if optimizer not in OPTIMIZERS:
-            raise ValueError(f"unknown optimizer {optimizer!r}; use None, 'fast_compile' or 'fast_run'")
+            raise ValueError(
+                f"unknown optimizer {optimizer!r}; use None, 'fast_compile' or 'fast_run'"
+            )
         self.linker = linker
         self.optimizer = OPTIMIZERS[optimizer]
         self.backend_name = backend

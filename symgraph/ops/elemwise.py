@@ -21,8 +21,9 @@ def broadcast_static_shapes(shapes: list[tuple], what: str) -> tuple:
         sizes = {s[axis] for s in padded}
         known = {s for s in sizes if s is not None and s != 1}
         if len(known) > 1:
-            shown = ", ".join(f"({', '.join('?' if d is None else str(d) for d in s)})"
-                              for s in shapes)
+            shown = ", ".join(
+                f"({', '.join('?' if d is None else str(d) for d in s)})" for s in shapes
+            )
             raise ValueError(
                 f"{what}: shapes {shown} cannot be broadcast together (axis {axis} has sizes "
                 f"{sorted(known)})"
@@ -118,8 +119,11 @@ class Elemwise(Op):
                 result.append(None)
                 continue
             g = as_tensor_variable(g)
-            axes = [a for a, (sx, sg) in enumerate(zip(x.type.shape, g.type.shape))
-                    if sx == 1 and sg != 1]
+            axes = [
+                a
+                for a, (sx, sg) in enumerate(zip(x.type.shape, g.type.shape))
+                if sx == 1 and sg != 1
+            ]
             if axes:
                 g = math.sum(g, axis=axes, keepdims=True)
             if g.dtype != x.dtype:
@@ -139,9 +143,12 @@ def _check_runtime_broadcast(node: Apply, inputs: list) -> None:
         if size == 1:
             continue
         sizes = {x.shape[axis] for x, v in zip(inputs, node.inputs) if v.type.shape[axis] != 1}
-        if len(sizes) > 1 or (sizes and any(
-                x.shape[axis] != 1 for x, v in zip(inputs, node.inputs)
-                if v.type.shape[axis] == 1)):
+        if len(sizes) > 1 or (
+            sizes
+            and any(
+                x.shape[axis] != 1 for x, v in zip(inputs, node.inputs) if v.type.shape[axis] == 1
+            )
+        ):
             shapes = ", ".join(str(x.shape) for x in inputs)
             raise ValueError(
                 f"Input dimension mismatch in {node.op}: input shapes {shapes} disagree on axis "
@@ -200,8 +207,11 @@ class DimShuffle(Op):
 
     def perform(self, node: Apply, inputs: list) -> list:
         x = inputs[0]
-        res = x.transpose(self.shuffle + self.drop) if self.drop or self.shuffle != sorted(
-            self.shuffle) else x
+        res = (
+            x.transpose(self.shuffle + self.drop)
+            if self.drop or self.shuffle != sorted(self.shuffle)
+            else x
+        )
         shape = tuple(1 if d == "x" else x.shape[d] for d in self.new_order)
         return [res.reshape(shape)]
 

@@ -172,13 +172,19 @@ def min(x, axis=None, keepdims=False):
 
 
 def all(x, axis=None, keepdims=False):
-    return _reduce(s.and_, neq(x, 0) if as_tensor_variable(x).dtype != "bool" else x, axis,
-                   keepdims, what="all")
+    return _reduce(
+        s.and_,
+        neq(x, 0) if as_tensor_variable(x).dtype != "bool" else x,
+        axis,
+        keepdims,
+        what="all",
+    )
 
 
 def any(x, axis=None, keepdims=False):
-    return _reduce(s.or_, neq(x, 0) if as_tensor_variable(x).dtype != "bool" else x, axis,
-                   keepdims, what="any")
+    return _reduce(
+        s.or_, neq(x, 0) if as_tensor_variable(x).dtype != "bool" else x, axis, keepdims, what="any"
+    )
 
 
 def argmax(x, axis=None, keepdims=False):
@@ -216,8 +222,11 @@ def mean(x, axis=None, dtype=None, keepdims=False, acc_dtype=None):
     x = as_tensor_variable(x)
     axes = normalize_axis(axis, x.ndim, "mean")
     total = sum(x, axis=axes, dtype=dtype, keepdims=keepdims)
-    out_dtype = normalize_dtype(dtype) if dtype else (
-        "float64" if x.dtype in DISCRETE_DTYPES else upgrade_to_float(total.dtype))
+    out_dtype = (
+        normalize_dtype(dtype)
+        if dtype
+        else ("float64" if x.dtype in DISCRETE_DTYPES else upgrade_to_float(total.dtype))
+    )
     return true_div(cast(total, out_dtype), cast(_count(x, axes), out_dtype))
 
 
@@ -253,5 +262,3 @@ def logsumexp(x, axis=None, keepdims=False):
     from symgraph.ops.shape import dimshuffle
 
     return dimshuffle(res, tuple(a for a in range(x.ndim) if a not in axes))
-
-

@@ -61,8 +61,14 @@ class CAReduce(Op):
     dtype: str | None = None
 
     def __str__(self) -> str:
-        name = {"add": "Sum", "mul": "Prod", "maximum": "Max", "minimum": "Min", "and_": "All",
-                "or_": "Any"}.get(self.scalar_op.name, f"CAReduce{{{self.scalar_op}}}")
+        name = {
+            "add": "Sum",
+            "mul": "Prod",
+            "maximum": "Max",
+            "minimum": "Min",
+            "and_": "All",
+            "or_": "Any",
+        }.get(self.scalar_op.name, f"CAReduce{{{self.scalar_op}}}")
         return f"{name}{{axis={list(self.axis)}}}"
 
     def make_node(self, x) -> Apply:
@@ -79,7 +85,9 @@ class CAReduce(Op):
         if not self.axis:
             return [x.astype(out.dtype)]
         fn = _NUMPY_REDUCE[self.scalar_op.name]
-        if self.scalar_op.name in ("maximum", "minimum") and any(x.shape[a] == 0 for a in self.axis):
+        if self.scalar_op.name in ("maximum", "minimum") and any(
+            x.shape[a] == 0 for a in self.axis
+        ):
             raise ValueError(
                 f"{self}: cannot take the {self.scalar_op.name} of an empty axis (input shape "
                 f"{x.shape})"
@@ -142,8 +150,7 @@ def _extremum_grad(op, x, out, gz):
     return math.cast(math.eq(x, keep_dims(x, out, op.axis)), x.dtype) * keep_dims(x, gz, op.axis)
 
 
-_GRADS = {"add": _sum_grad, "mul": _prod_grad, "maximum": _extremum_grad,
-          "minimum": _extremum_grad}
+_GRADS = {"add": _sum_grad, "mul": _prod_grad, "maximum": _extremum_grad, "minimum": _extremum_grad}
 
 
 @dataclass(frozen=True)
@@ -174,4 +181,3 @@ class Argmax(Op):
 
     def L_op(self, inputs, outputs, output_grads):
         return [None]
-

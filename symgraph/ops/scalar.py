@@ -201,10 +201,25 @@ def _cast_impl(dtype: str) -> Callable:
 
 
 CASTS: dict[str, ScalarOp] = {}
-for _dtype in ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
-               "float16", "float32", "float64", "complex64", "complex128"):
-    CASTS[_dtype] = _def(f"cast_{_dtype}", 1, _cast_impl(_dtype), "upcast",
-                         grad=lambda i, o, g: [g])
+for _dtype in (
+    "bool",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+    "float16",
+    "float32",
+    "float64",
+    "complex64",
+    "complex128",
+):
+    CASTS[_dtype] = _def(
+        f"cast_{_dtype}", 1, _cast_impl(_dtype), "upcast", grad=lambda i, o, g: [g]
+    )
     DTYPE_RULES[f"cast_{_dtype}"] = lambda *d, _t=_dtype: _t
     object.__setattr__(CASTS[_dtype], "dtype_rule", f"cast_{_dtype}")
 
