@@ -3,7 +3,7 @@
 The expression is ``tanh(0.5*x + 0.1) * sigmoid(x) + exp(-x*x)`` on 10M float32, one thread,
 output into a buffer already touched (fresh pages cost ~2.5x on these VMs). Run:
 
-    python benchmarks/llvm_math_speed.py [--n 10000000] [--repeat 10]
+    python -m benchmarks.llvm_math_speed [--n 10000000] [--repeat 10]
 """
 
 from __future__ import annotations

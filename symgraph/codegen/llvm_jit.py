@@ -44,6 +44,8 @@ def _initialize() -> None:
     """Initialize llvmlite's native target once (llvm.initialize() raises in 0.50)."""
     llvm.initialize_native_target()
     llvm.initialize_native_asmprinter()
+    # No load_library_permanently is needed (and 0.50 rejects None): MCJIT resolves memset,
+    # memcpy and libm symbols from the process image; tests check that they do.
 
 
 @functools.cache
