@@ -19,3 +19,12 @@ def jax_cpu(x64: bool = False):
     jax.config.update("jax_platforms", "cpu")
     jax.config.update("jax_enable_x64", x64)
     return jax
+
+
+def torch_compiled(fn):
+    """``torch.compile(fn)``, tracing ``torch.autograd.grad`` into the graph (no graph break)."""
+    import torch
+
+    if hasattr(torch._dynamo.config, "trace_autograd_ops"):
+        torch._dynamo.config.trace_autograd_ops = True
+    return torch.compile(fn)

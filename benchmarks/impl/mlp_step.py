@@ -11,13 +11,14 @@ from __future__ import annotations
 import numpy as np
 
 from benchmarks.harness import first_call, main, once, per_call
-from benchmarks.impl._peers import jax_cpu, pytensor_mode
+from benchmarks.impl._peers import jax_cpu, pytensor_mode, torch_compiled
 
 SIZES = (784, 512, 512, 10)
 BATCH = 128
 LR, MOMENTUM = np.float32(0.01), np.float32(0.9)
 REPEAT = 20
 NUMBER = 5  # steps per timed batch
+WARMUP = 10
 TIMEOUT_S = 300
 IMPLS = ("numpy", "pytensor", "pytensor_cvm", "jax", "torch", "torch_compile", "symgraph")
 CEILINGS = ("numpy_gemms",)
@@ -40,7 +41,7 @@ def _batch() -> tuple[np.ndarray, np.ndarray]:
 
 
 def _timed(step, repeat, sync=None) -> dict:
-    return per_call(step, repeat, number=NUMBER, warmup=3, sync=sync)
+    return per_call(step, repeat, number=NUMBER, warmup=WARMUP, sync=sync)
 
 
 def numpy(repeat):
@@ -181,6 +182,7 @@ def _torch_step(torch, compiled: bool):
     velocities = [torch.zeros_like(p) for p in params]
     x, y = _batch()
     x, y = torch.from_numpy(x), torch.from_numpy(y).long()
+    lr, momentum = float(LR), float(MOMENTUM)
 
     def step():
         w1, b1, w2, b2, w3, b3 = params
@@ -190,11 +192,11 @@ def _torch_step(torch, compiled: bool):
         grads = torch.autograd.grad(loss, params)
         with torch.no_grad():
             for param, vel, grad in zip(params, velocities, grads):
-                vel.mul_(MOMENTUM.item()).add_(grad, alpha=-LR.item())
+                vel.mul_(momentum).add_(grad, alpha=-lr)
                 param.add_(vel)
         return loss
 
-    return torch.compile(step) if compiled else step
+    return torch_compiled(step) if compiled else step
 
 
 def torch(repeat):

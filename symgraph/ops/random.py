@@ -119,7 +119,7 @@ def _static_size(size, ndim: int) -> tuple:
 
 
 def _size_vector(size) -> tuple:
-    """`size` (None, int, tuple of ints/symbolic scalars, or a symbolic vector) -> (vector, ndim)."""
+    """`size` (None, int, tuple of ints or symbolic scalars, or a vector) -> (vector, ndim)."""
     if size is None:
         size = ()
     if isinstance(size, (int, np.integer)):

@@ -1,5 +1,7 @@
-"""symgraph.tensor.nnet: neural-network ops at Theano's path."""
+"""symgraph.tensor.nnet: neural-network ops at Theano's path (T.nnet.softmax, ...)."""
 
-from symgraph.ops.math import sigmoid, softplus
+from symgraph.ops.nnet import *  # noqa: F403
+from symgraph.ops.nnet import __all__ as _ops_all
+from symgraph.tensor.nnet import nnet
 
-__all__ = ["sigmoid", "softplus"]
+__all__ = [*_ops_all, "nnet"]
