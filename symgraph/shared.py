@@ -76,6 +76,15 @@ class SharedVariable(TensorVariable):
     def clone(self):
         return self  # the clone of a shared variable is itself: it keeps its one storage
 
+    def alias(self) -> SharedVariable:
+        """A distinct variable over the same storage (its own default_update; Theano's
+        ``clone(shared, share_inputs=False)``)."""
+        new = SharedVariable.__new__(SharedVariable)
+        new.__dict__.update(self.__dict__)
+        new.__dict__.pop("_eval_cache", None)
+        new.default_update = None
+        return new
+
     def __str__(self) -> str:
         return self.name if self.name is not None else f"<shared {self.type}>"
 
