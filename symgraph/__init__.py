@@ -9,10 +9,7 @@ Build an expression from symbolic tensors, take gradients, and compile a functio
     f = sg.function([x], sg.grad((x ** 2).sum(), x))
 """
 
-from symgraph import (
-    printing,  # noqa: E402
-    tensor,  # noqa: E402
-)
+from symgraph import printing, tensor, updates
 from symgraph.compile.mode import Mode
 from symgraph.config import config
 from symgraph.function import Function, In, Out, function
@@ -36,6 +33,7 @@ __all__ = [
     "SharedVariable",
     "tensor",
     "printing",
+    "updates",
     "Mode",
     "pp",
 ]
