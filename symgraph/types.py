@@ -69,7 +69,7 @@ class TensorType:
     (False, True)
     """
 
-    __slots__ = ("dtype", "shape", "_hash")
+    __slots__ = ("dtype", "shape", "_hash", "_np_dtype", "_ndim", "_known_sizes")
 
     def __init__(
         self, dtype: Any, shape: Sequence[Any] | None = None, broadcastable=None, name=None
@@ -88,6 +88,11 @@ class TensorType:
         object.__setattr__(self, "dtype", normalize_dtype(dtype))
         object.__setattr__(self, "shape", shape)
         object.__setattr__(self, "_hash", hash((TensorType, self.dtype, shape)))
+        # for the per-call fast path of filter()
+        object.__setattr__(self, "_np_dtype", np.dtype(self.dtype))
+        object.__setattr__(self, "_ndim", len(shape))
+        object.__setattr__(self, "_known_sizes",
+                           tuple((a, s) for a, s in enumerate(shape) if s is not None))
 
     def __setattr__(self, name, value):
         raise AttributeError("TensorType is immutable")
@@ -143,13 +148,12 @@ class TensorType:
         self, value: Any, strict: bool = False, allow_downcast: bool | None = None, var=None
     ) -> np.ndarray:
         """Convert `value` to an ndarray of this type or raise TypeError naming `var`."""
-        if (
-            type(value) is np.ndarray
-            and value.dtype.name == self.dtype
-            and value.ndim == len(self.shape)
-            and all(s is None or s == v for s, v in zip(self.shape, value.shape))
-        ):
-            return value
+        if type(value) is np.ndarray and value.dtype is self._np_dtype and value.ndim == self._ndim:
+            if not self._known_sizes:
+                return value
+            shape = value.shape
+            if all(shape[a] == s for a, s in self._known_sizes):
+                return value
         return _filter_slow(self, value, strict, allow_downcast, var)
 
     def value_zeros(self, shape: Sequence[int]) -> np.ndarray:
