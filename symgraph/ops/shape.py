@@ -171,8 +171,9 @@ def _describe(v) -> str:
 
 def as_int_scalar(v, what: str):
     """A shape entry (a Python int or a symbolic integer scalar) as an int64 scalar variable."""
-    if isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)):
-        return constant(int(v), dtype="int64")
+    known = static_int(v)
+    if known is not None:
+        return constant(known, dtype="int64")
     var = v if isinstance(v, Variable) else None
     if var is None and not isinstance(v, (float, np.floating, np.ndarray)):
         raise TypeError(f"{what}: shape entries must be integers, got {_describe(v)}")
@@ -197,6 +198,8 @@ def _int_vector(v: Variable, what: str):
     """Check that `v` is an integer vector and cast it to int64."""
     if v.ndim != 1 or v.dtype not in INTEGER_DTYPES:
         raise TypeError(f"{what}: expected an integer vector for the shape, got {_describe(v)}")
+    if isinstance(v, Constant):  # keep it a constant, so its entries stay known
+        return constant(np.asarray(v.data, dtype="int64"))
     return _math().cast(v, "int64")
 
 
@@ -221,9 +224,10 @@ def _at_least_1(v):
     return max(v, 1) if isinstance(v, (int, np.integer)) else _math().maximum(v, 1)
 
 
-def _show(shape) -> str:
-    return "(" + ", ".join("?" if s is None else str(s) for s in shape) + ("," if len(shape) == 1
-                                                                          else "") + ")"
+def show_shape(shape) -> str:
+    """A static shape for error messages, written as Python writes tuples: (3, ?, 1), (3,)."""
+    text = ", ".join("?" if d is None else str(d) for d in shape)
+    return f"({text},)" if len(shape) == 1 else f"({text})"
 
 
 # --- reshape -----------------------------------------------------------------------------------
@@ -231,12 +235,12 @@ def _show(shape) -> str:
 
 def _reshaped_static(x: Variable, entries: tuple) -> tuple:
     """The static output shape of reshaping `x` to `entries` (None: unknown); bad sizes raise."""
-    bad = [e for e in entries if e is not None and e < -1]
+    bad, new = [e for e in entries if e is not None and e < -1], show_shape(entries)
     if bad:
-        raise ValueError(f"reshape: invalid size {bad[0]} in the new shape {_show(entries)} for "
+        raise ValueError(f"reshape: invalid size {bad[0]} in the new shape {new} for "
                          f"{x}{x.where()}; sizes must be >= 0, or -1 for one inferred size")
     if entries.count(-1) > 1:
-        raise ValueError(f"reshape: the new shape {_show(entries)} for {x}{x.where()} has more "
+        raise ValueError(f"reshape: the new shape {new} for {x}{x.where()} has more "
                          "than one -1; only one size can be inferred")
     in_static = x.type.shape
     known_in = None if None in in_static else _prod(in_static)
@@ -248,8 +252,8 @@ def _reshaped_static(x: Variable, entries: tuple) -> tuple:
         known_in == known_others)
     if not fits:
         raise ValueError(
-            f"reshape: cannot reshape {x}{x.where()} of static shape {_show(in_static)} "
-            f"({known_in} elements) into shape {_show(entries)}"
+            f"reshape: cannot reshape {x}{x.where()} of static shape {show_shape(in_static)} "
+            f"({known_in} elements) into shape {show_shape(entries)}"
         )
     return tuple(known_in // known_others if e == -1 else e for e in entries)
 
