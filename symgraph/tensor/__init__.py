@@ -27,9 +27,11 @@ from symgraph.ops.shape import (
 )
 from symgraph.ops.subtensor import IncSubtensor, Subtensor, inc_subtensor, set_subtensor
 from symgraph.types import TensorType
-from symgraph.variable import TensorConstant, TensorVariable, as_tensor, as_tensor_variable, constant
+from symgraph.variable import (
+    TensorConstant, TensorVariable, as_tensor, as_tensor_variable, constant,
+)
 
 from symgraph.tensor import nnet  # noqa: E402  (needs the names above)
-from symgraph.tensor import blas, nlinalg  # noqa: E402
+from symgraph.tensor import blas, nlinalg, random, shared_randomstreams  # noqa: E402
 
 __all__ = [name for name in dir() if not name.startswith("_")]
