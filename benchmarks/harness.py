@@ -26,7 +26,12 @@ def summarize(samples: list[float]) -> dict:
     """Median, min and interquartile range of ``samples`` (seconds)."""
     a = np.asarray(samples, dtype=float)
     q1, q3 = np.percentile(a, [25, 75])
-    return {"median": float(np.median(a)), "min": float(a.min()), "iqr": float(q3 - q1), "n": a.size}
+    return {
+        "median": float(np.median(a)),
+        "min": float(a.min()),
+        "iqr": float(q3 - q1),
+        "n": a.size,
+    }
 
 
 def per_call(
@@ -81,6 +86,8 @@ def once(seconds: float) -> dict:
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, ImportError):
         return f"import failed: {exc.name or exc}"
+    if isinstance(exc, NotImplementedError) and str(exc):
+        return str(exc)
     first_line = (str(exc).strip().splitlines() or [""])[0]
     return f"{type(exc).__name__}: {first_line}"[:160]
 
