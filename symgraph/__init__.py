@@ -16,6 +16,9 @@ from symgraph.function import Function, In, Out, function
 from symgraph.gradient import Lop, Rop, grad
 from symgraph.printing import pp
 from symgraph.shared import SharedVariable, shared
+from symgraph import scan  # noqa: E402  (a callable module: sg.scan(...) as theano.scan)
+from symgraph.scan import foldl, foldr, map, reduce  # noqa: E402, A004
+from symgraph import ifelse  # noqa: E402  (the module, as theano.ifelse)
 
 __version__ = "0.1.0"
 floatX = config.floatX
@@ -36,4 +39,10 @@ __all__ = [
     "updates",
     "Mode",
     "pp",
+    "scan",
+    "map",
+    "reduce",
+    "foldl",
+    "foldr",
+    "ifelse",
 ]

@@ -84,7 +84,14 @@ class Elemwise(Op):
             if target.shape == np.shape(result) and target.dtype == dtype:
                 target[...] = result
                 return [target]
-        return [np.asarray(result, dtype=dtype)]
+        out = np.asarray(result, dtype=dtype)
+        # identity-like impls (identity, unary add/mul, second) may return an input or a
+        # read-only broadcast view: the output must be a fresh, writable buffer.
+        if not out.flags.writeable or any(
+            np.may_share_memory(out, x) for x in inputs if isinstance(x, np.ndarray)
+        ):
+            out = np.array(out, dtype=dtype)
+        return [out]
 
     def infer_shape(self, node: Apply, input_shapes: list) -> list:
         out = []

@@ -1,0 +1,312 @@
+"""The numpy loop of a Scan node (its `perform`): per-step slicing, buffers and accumulators.
+
+One small class per kind of input or output (see info.py). Each reads its per-step inner
+inputs and stores the inner function's outputs; all slicing happens here, on numpy views.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from symgraph.graph import Apply, Variable
+from symgraph.scan.info import Read, ScanInfo, State, Window, split
+
+_GROW_FROM = 16  # first allocation of a while-loop buffer; it doubles when full
+
+
+def _label(var: Variable) -> str:
+    return f"{var.name or var}{var.where()}"
+
+
+class _Rows:
+    """The rows that a Read (or a scatter) touches, in a virtual prefix ++ main sequence."""
+
+    def __init__(self, spec: Read, main: np.ndarray, prefix, n: int, var: Variable, what: str):
+        self.spec, self.main, self.prefix, self.n = spec, main, prefix, n
+        self.n_prefix = spec.prefix_rows if spec.prefix else 0
+        if spec.prefix > 0 and prefix.shape[0] < spec.prefix:
+            raise ValueError(
+                f"scan: the initial state {_label(var)} has {prefix.shape[0]} rows, "
+                f"but its taps need {spec.prefix}"
+            )
+        length = self.n_prefix + main.shape[0]
+        need = n + spec.span
+        if length < need:
+            taps = list(spec.taps)
+            raise ValueError(
+                f"scan: {what} {_label(var)} has {main.shape[0]} elements, but {n} steps with "
+                f"taps {taps} need {need - self.n_prefix}. Give a longer sequence or fewer "
+                "n_steps (every sequence must cover all the steps)."
+            )
+        self.start = length - need if spec.align_end else 0
+
+    def position(self, t: int, tap: int) -> int:
+        p = self.n - 1 - t if self.spec.backward else t
+        return self.start + p + tap - self.spec.lo
+
+
+class _Sequence(_Rows):
+    """A read: per-step views of the sequence, one per tap."""
+
+    def slices(self, t: int, args: list) -> None:
+        for tap in self.spec.taps:
+            a = self.position(t, tap)
+            if a >= self.n_prefix:
+                args.append(self.main[a - self.n_prefix, ...])  # a view, 0-d arrays too
+            else:
+                args.append(self.prefix if self.spec.prefix == -1 else self.prefix[a, ...])
+
+
+class _Scatter(_Rows):
+    """A scatter: per-step contributions summed into a zero buffer shaped like the reference."""
+
+    def __init__(self, spec: Read, main: np.ndarray, prefix, n: int, var: Variable):
+        super().__init__(spec, main, prefix, n, var, "the gradient of sequence")
+        self.main_buf = np.zeros(main.shape, main.dtype)
+        self.prefix_buf = None if prefix is None else np.zeros(np.shape(prefix), main.dtype)
+
+    def add(self, t: int, contributions: list) -> None:
+        for tap, c in zip(self.spec.taps, contributions):
+            a = self.position(t, tap)
+            if a >= self.n_prefix:
+                _accumulate(self.main_buf, a - self.n_prefix, c)
+            elif self.spec.prefix == -1:
+                _check_shape(self.prefix_buf, c)
+                self.prefix_buf += c
+            else:
+                _accumulate(self.prefix_buf, a, c)
+
+    def results(self) -> list:
+        return [self.main_buf] + ([] if self.prefix_buf is None else [self.prefix_buf])
+
+
+def _check_shape(target: np.ndarray, c: np.ndarray) -> None:
+    if np.shape(c) != target.shape:
+        raise ValueError(
+            f"scan gradient: a contribution of shape {np.shape(c)} does not match "
+            f"the accumulator of shape {target.shape}"
+        )
+
+
+def _accumulate(buf: np.ndarray, row: int, c) -> None:
+    _check_shape(buf[row], c)
+    buf[row] += c
+
+
+class _Buffer:
+    """Rows of an output, preallocated for n steps (grown by doubling in a while loop)."""
+
+    def __init__(self, n: int, growable: bool, dtype: str, row_shape: tuple | None = None):
+        self.n, self.growable, self.dtype = n, growable, dtype
+        self.arr = None if row_shape is None else self._alloc(row_shape)
+
+    def _alloc(self, row_shape: tuple) -> np.ndarray:
+        cap = min(self.n, _GROW_FROM) if self.growable else self.n
+        return np.empty((cap,) + tuple(row_shape), self.dtype)
+
+    def set(self, t: int, value, what: str) -> np.ndarray:
+        if self.arr is None:
+            self.arr = self._alloc(np.shape(value))
+        if np.shape(value) != self.arr.shape[1:]:
+            raise ValueError(
+                f"scan: {what} has shape {np.shape(value)} at step {t}, but shape "
+                f"{self.arr.shape[1:]} before; every step must give the same shape"
+            )
+        if t >= self.arr.shape[0]:
+            bigger = np.empty(
+                (min(self.n, 2 * self.arr.shape[0]),) + self.arr.shape[1:], self.dtype
+            )
+            bigger[: self.arr.shape[0]] = self.arr
+            self.arr = bigger
+        self.arr[t] = value
+        return self.arr[t, ...]
+
+    def result(self, n_done: int, empty_row: tuple) -> np.ndarray:
+        if self.arr is None:
+            return np.zeros((0,) + empty_row, self.dtype)
+        if n_done < self.arr.shape[0]:
+            return self.arr[:n_done].copy()  # a while loop stopped early: free the rest
+        return self.arr
+
+
+class _StateRun:
+    """A recurrent output: its last `span` values feed the next step."""
+
+    def __init__(
+        self,
+        spec: State,
+        init: np.ndarray,
+        n: int,
+        growable: bool,
+        dtype: str,
+        var: Variable,
+        out: Variable,
+    ):
+        self.spec, self.what = spec, f"the step output {_label(out)}"
+        if spec.single:
+            self.recent, self.row_shape = [init], init.shape
+        else:
+            if init.ndim == 0 or init.shape[0] < spec.span:
+                rows = init.shape[0] if init.ndim else 0
+                raise ValueError(
+                    f"scan: the initial state {_label(var)} of {self.what} has {rows} rows, "
+                    f"but taps {list(spec.taps)} need {spec.span} (one per past step)"
+                )
+            self.recent = [init[i, ...] for i in range(spec.span)]
+            self.row_shape = init.shape[1:]
+        self.dtype = dtype
+        self.buffer = _Buffer(n, growable, dtype, self.row_shape) if spec.keep == "all" else None
+
+    def slices(self, t: int, args: list) -> None:
+        span = len(self.recent)
+        for tap in self.spec.taps:
+            args.append(self.recent[span + tap])
+
+    def store(self, t: int, value) -> None:
+        what = self.what
+        if np.shape(value) != self.row_shape:
+            raise ValueError(
+                f"scan: {what} has shape {np.shape(value)} at step {t}, but its initial state "
+                f"(outputs_info) has shape {self.row_shape}; a recurrent output must keep the "
+                "shape of its initial state"
+            )
+        if self.buffer is not None:
+            value = self.buffer.set(t, value, what)
+        else:
+            value = np.array(value, dtype=self.dtype)  # own copy: the next call may reuse memory
+        self.recent.pop(0)
+        self.recent.append(value)
+
+    def result(self, n_done: int) -> np.ndarray:
+        if self.buffer is not None:
+            return self.buffer.result(n_done, self.row_shape)
+        if self.spec.single:
+            return np.array(self.recent[-1], dtype=self.dtype)
+        return np.array(np.stack(self.recent), dtype=self.dtype)
+
+
+class _WindowRun:
+    """Accumulators of a window: slot i holds the accumulator of step j + i at step j."""
+
+    def __init__(self, spec: Window, ref: np.ndarray, seed, n: int, dtype: str, growable: bool):
+        self.spec, self.ref, self.dtype = spec, ref, dtype
+        self.row_shape = ref.shape if spec.single else ref.shape[1:]
+        if not spec.single and ref.shape[0] < spec.span:
+            raise ValueError(
+                f"scan gradient: initial state has {ref.shape[0]} rows, taps need {spec.span}"
+            )
+        self.slots = [np.zeros(self.row_shape, dtype) for _ in range(spec.span)]
+        if spec.seeded:
+            for i in range(spec.span):
+                row = seed if spec.single else seed[spec.span - 1 - i]
+                _check_shape(self.slots[i], row)
+                self.slots[i] += row
+        self.history = _Buffer(n, growable, dtype, self.row_shape) if spec.record else None
+
+    def current(self, t: int) -> np.ndarray:
+        if self.history is not None:
+            self.history.set(t, self.slots[0], "a gradient accumulator")
+        return self.slots[0]
+
+    def advance(self, contributions: list) -> None:
+        self.slots.pop(0)
+        self.slots.append(np.zeros(self.row_shape, self.dtype))
+        for tap, c in zip(self.spec.taps, contributions):
+            target = self.slots[-tap - 1]
+            _check_shape(target, c)
+            target += c
+
+    def results(self, truncated: bool, n_done: int) -> list:
+        out = np.zeros(self.ref.shape, self.dtype)
+        if not truncated:
+            if self.spec.single:
+                out[...] = self.slots[0]
+            else:
+                out[: self.spec.span] = np.stack(self.slots[::-1])
+        extra = [self.history.result(n_done, self.row_shape)] if self.history else []
+        return [out] + extra
+
+
+def run_scan(
+    fn, info: ScanInfo, node: Apply, inputs: list, inner_outputs: tuple, empty_rows
+) -> list:
+    """Run the loop of a Scan node on numpy `inputs`; return its outer outputs."""
+    n = int(inputs[0])
+    if n < 0:
+        raise ValueError(f"scan: n_steps must be >= 0, got {n} ({_label(node.inputs[0])})")
+    steps = n if info.truncate < 0 else min(n, info.truncate)
+    ins = split(inputs, info.outer_input_sizes())
+    ins_vars = split(node.inputs, info.outer_input_sizes())
+    outs_vars = split(node.outputs, info.outer_output_sizes())
+    reads = [
+        _Sequence(spec, vals[0], vals[1] if spec.prefix else None, n, var[0], "sequence")
+        for spec, vals, var in zip(info.reads, ins["reads"], ins_vars["reads"])
+    ]
+    states = [
+        _StateRun(spec, vals[0], n, info.until, out[0].dtype, var[0], inner_outputs[k])
+        for k, (spec, vals, var, out) in enumerate(
+            zip(info.states, ins["states"], ins_vars["states"], outs_vars["states"])
+        )
+    ]
+    nit = [_Buffer(n, info.until, out[0].dtype) for out in outs_vars["nit_sots"]]
+    windows = [
+        _WindowRun(spec, vals[0], vals[1] if spec.seeded else None, n, out[0].dtype, info.until)
+        for spec, vals, out in zip(info.windows, ins["windows"], outs_vars["windows"])
+    ]
+    scatters = [
+        _Scatter(spec, vals[0], vals[1] if spec.prefix else None, n, var[0])
+        for spec, vals, var in zip(info.scatters, ins["scatters"], ins_vars["scatters"])
+    ]
+    nonseqs = [v[0] for v in ins["nonseqs"]]
+    n_done = steps
+    for t in range(steps):
+        args: list = []
+        for r in reads:
+            r.slices(t, args)
+        for s in states:
+            s.slices(t, args)
+        for w in windows:
+            args.append(w.current(t))
+        args += nonseqs
+        try:
+            results = fn(*args)
+        except Exception as exc:
+            raise _step_error(exc, t) from exc
+        pos = 0
+        for s in states:
+            s.store(t, results[pos])
+            pos += 1
+        for buf in nit:
+            buf.set(t, results[pos], f"the step output {_label(inner_outputs[pos])}")
+            pos += 1
+        for w in windows:
+            w.advance(results[pos : pos + len(w.spec.taps)])
+            pos += len(w.spec.taps)
+        for sc in scatters:
+            sc.add(t, results[pos : pos + len(sc.spec.taps)])
+            pos += len(sc.spec.taps)
+        if info.until and bool(results[pos]):
+            n_done = t + 1
+            break
+    outputs = [s.result(n_done) for s in states]
+    rows = empty_rows(inputs) if n_done == 0 and nit else None
+    for k, (buf, out) in enumerate(zip(nit, outs_vars["nit_sots"])):
+        row = rows[k] if rows else tuple(s or 0 for s in out[0].type.shape[1:])
+        outputs.append(buf.result(n_done, row))
+    for w in windows:
+        outputs += w.results(steps < n, n_done)
+    for sc in scatters:
+        outputs += sc.results()
+    if info.until:
+        outputs.append(np.asarray(n_done, dtype="int64"))
+    return outputs
+
+
+def _step_error(exc: Exception, t: int) -> Exception:
+    """`exc` with the step at which the inner function failed."""
+    text = f"{exc}\n(in the inner function of scan, at step {t})"
+    try:
+        new = type(exc)(text)
+    except Exception:
+        new = RuntimeError(text)
+    return new
