@@ -147,3 +147,20 @@ def test_verify_grad_accepts_good_and_catches_bad():
 
     with pytest.raises(GradientError, match="input 0"):
         verify_grad(lambda a: WrongGrad()(a), [rng.normal(size=4)])
+
+
+def test_jacobian_and_hessian():
+    x = T.dvector("x")
+    y = x**2
+    J = sg.function([x], sg.tensor.jacobian(y, x))
+    np.testing.assert_allclose(J(np.array([4.0, 4.0])), [[8, 0], [0, 8]])
+    cost = T.sum(x**2)
+    H = sg.function([x], sg.tensor.hessian(cost, x))
+    np.testing.assert_allclose(H(np.array([4.0, 4.0])), [[2, 0], [0, 2]])
+    w = T.dmatrix("w")
+    J2 = sg.function([x, w], sg.tensor.jacobian(T.tanh(T.dot(w, x)), [x, w]))
+    xv, wv = rng.normal(size=3), rng.normal(size=(2, 3))
+    jx, jw = J2(xv, wv)
+    d = 1 - np.tanh(wv @ xv) ** 2
+    np.testing.assert_allclose(jx, d[:, None] * wv)
+    np.testing.assert_allclose(jw, d[:, None, None] * np.eye(2)[:, :, None] * xv[None, None, :])
