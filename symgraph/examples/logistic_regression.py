@@ -32,10 +32,11 @@ def build(features: int, lr: float = 0.1, l2: float = 0.01):
     p_1 = 1 / (1 + T.exp(-T.dot(x, w) - b))  # probability that the target is 1
     prediction = p_1 > 0.5
     xent = -y * T.log(p_1) - (1 - y) * T.log(1 - p_1)
-    cost = xent.mean() + l2 * (w ** 2).sum()
+    cost = xent.mean() + l2 * (w**2).sum()
     gw, gb = sg.grad(cost, [w, b])
-    train = sg.function([x, y], [prediction, cost],
-                        updates=[(w, w - lr * gw), (b, b - lr * gb)], name="train")
+    train = sg.function(
+        [x, y], [prediction, cost], updates=[(w, w - lr * gw), (b, b - lr * gb)], name="train"
+    )
     predict = sg.function([x], prediction, name="predict")
     return train, predict
 
@@ -51,8 +52,10 @@ def main(steps: int = 1000, report_every: int = 100) -> float:
         if step % report_every == 0:
             print(f"step {step:5d}  loss {float(cost):.4f}")
     accuracy = float(np.mean(predict(x) == y))
-    print(f"trained {steps} steps in {time.perf_counter() - t0:.2f} s; "
-          f"training accuracy {accuracy:.3f}")
+    print(
+        f"trained {steps} steps in {time.perf_counter() - t0:.2f} s; "
+        f"training accuracy {accuracy:.3f}"
+    )
     return accuracy
 
 
