@@ -17,3 +17,15 @@ def test_digits_demo_trains_saves_and_reloads(tmp_path):
     assert histories["mlp"]["loss"][-1] < histories["mlp"]["loss"][0]
     assert (tmp_path / "convnet.npz").exists()
     assert np.isfinite(histories["mlp"]["loss"]).all()
+
+
+def test_char_rnn_learns_with_scan():
+    from symgraph.examples import char_rnn
+
+    assert char_rnn.main(steps=60) < 2.0
+
+
+def test_finetune_reuses_the_body():
+    from symgraph.examples import finetune
+
+    assert finetune.main(epochs=1) > 0.5
