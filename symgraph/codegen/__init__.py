@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable
 
 BACKENDS: dict[str, Callable[[], object]] = {}
@@ -25,3 +26,14 @@ def _python():
 
 
 register_backend("python", _python)
+
+
+def _llvm():
+    from symgraph.codegen.program import LLVMBackend
+
+    return LLVMBackend()
+
+
+# The native CPU default (compile/mode.py native_backend) wherever llvmlite is installed.
+if importlib.util.find_spec("llvmlite") is not None:
+    register_backend("llvm", _llvm)

@@ -33,7 +33,8 @@ def node_error(node: Apply, exc: Exception, inputs: list) -> Exception:
     """`exc` re-raised with the node, its input shapes and the user's line for the output."""
     shapes = ", ".join(str(getattr(x, "shape", type(x).__name__)) for x in inputs)
     dtypes = ", ".join(str(getattr(x, "dtype", "")) for x in inputs)
-    origin = getattr(node, "origin", None) or node.outputs[0]
+    origin = getattr(node, "origin", None)
+    origin = node.outputs[0] if origin is None else origin
     where = origin.trace or "unknown"
     text = (
         f"{exc}\nApply node that caused the error: {node}\n"

@@ -1,0 +1,125 @@
+"""BLAS steps of the native driver: Dot, Gemm and Gemv through numpy's BLAS, into reused
+buffers (Gemm / Gemv write into their first input when the op destroys it).
+
+Only numpy's BLAS is called: scipy ships a second OpenBLAS, and two OpenBLAS thread pools
+spinning against each other made a small training step 5x slower on a 2-core machine.
+Calling BLAS from the JIT (scipy.linalg.cython_blas function pointers) is the next step.
+Inputs of another dtype, rank or layout, and shape errors, go to the op's `perform` (the
+reference, whose errors name the shapes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from symgraph.codegen.program_steps import take_buffer
+from symgraph.codegen.python import perform_function
+from symgraph.graph import Apply
+
+BLAS_DTYPES = ("float32", "float64")
+
+
+def _plain(values: list, dtype: np.dtype, ranks: tuple[int, ...]) -> bool:
+    """Every value a plain ndarray of `dtype` with the expected rank."""
+    return all(
+        type(v) is np.ndarray and v.dtype == dtype and v.ndim == r for v, r in zip(values, ranks)
+    )
+
+
+def dot_call(node: Apply) -> Callable | None:
+    """np.dot(x, y, out=buffer) for matrices and vectors of one float dtype."""
+    x, y = node.inputs
+    out = node.outputs[0]
+    if not (x.dtype == y.dtype == out.dtype and out.dtype in BLAS_DTYPES) or out.ndim == 0:
+        return None
+    dtype, ranks = np.dtype(out.dtype), (x.ndim, y.ndim)
+    perform = perform_function(node.op)
+    buffers: list = [None, None]
+
+    def dot(a, b):
+        if _plain([a, b], dtype, ranks) and a.shape[-1] == b.shape[0]:
+            buf = take_buffer(buffers, 0, a.shape[:-1] + b.shape[1:], dtype)
+            return np.dot(a, b, out=buf)
+        return perform(node, [a, b])[0]
+
+    return dot
+
+
+def _update(node: Apply, buffers: list, z, alpha, product, beta) -> np.ndarray:
+    """beta * z + alpha * product, in z itself when the op works in place, else in a buffer
+    (z is not read when beta is 0, as in BLAS)."""
+    alpha, beta = float(alpha), float(beta)
+    if node.op.inplace and z.flags.writeable:
+        target = z
+    else:
+        target = take_buffer(buffers, 0, z.shape, z.dtype)
+    if beta == 0:
+        return np.multiply(product, alpha, out=target)
+    if beta == 1:
+        if target is not z:
+            np.copyto(target, z)
+    else:
+        np.multiply(z, beta, out=target)
+    if alpha != 1:
+        np.multiply(product, alpha, out=product)
+    return np.add(target, product, out=target)
+
+
+def _update_call(node: Apply, ranks: tuple[int, ...]) -> Callable | None:
+    """Gemm (z, alpha, x, y, beta: matrices) or Gemv (z, alpha, A, x, beta: A a matrix)."""
+    dtype = np.dtype(node.outputs[0].dtype)
+    if dtype.name not in BLAS_DTYPES:
+        return None
+    perform = perform_function(node.op)
+    buffers: list = [None, None]
+    products: list = [None, None]
+
+    def call(z, alpha, x, y, beta):
+        ok = _plain([z, x, y], dtype, ranks) and x.shape[1] == y.shape[0]
+        if not ok or z.shape != x.shape[:1] + y.shape[1:]:
+            return perform(node, [z, alpha, x, y, beta])[0]
+        product = np.dot(x, y, out=take_buffer(products, 0, z.shape, dtype))
+        return _update(node, buffers, z, alpha, product, beta)
+
+    return call
+
+
+def gemm_call(node: Apply) -> Callable | None:
+    """z <- beta * z + alpha * x @ y."""
+    return _update_call(node, (2, 2, 2))
+
+
+def gemv_call(node: Apply) -> Callable | None:
+    """z <- beta * z + alpha * A @ x."""
+    return _update_call(node, (1, 2, 1))
+
+
+def register(lower, emit_class) -> None:
+    """Register the BLAS steps with the driver's `lower` dispatcher (program.py)."""
+    try:
+        from symgraph.ops.blas import Dot
+        from symgraph.ops.gemm import Gemm, Gemv
+    except ImportError:  # an older tree without these ops
+        return
+    for op_class, make in ((Dot, dot_call), (Gemm, gemm_call), (Gemv, gemv_call)):
+        lower.register(op_class)(_lowering(make))
+
+
+def _lowering(make: Callable[[Apply], Callable | None]):
+    def lowering(op, node: Apply, ins: list[str], outs: list[str], emit) -> bool:
+        call = make(node)
+        if call is None:
+            return False
+        fn, apply = emit.name("X", call), emit.name("N", node)
+        args = ", ".join(ins)
+        emit.lines += [
+            "try:",
+            f"    {outs[0]} = {fn}({args})",
+            "except Exception as exc:",
+            f"    raise node_error({apply}, exc, [{args}]) from exc",
+        ]
+        return True
+
+    return lowering

@@ -1,0 +1,283 @@
+"""The per-function driver of the native backend: schedule, storage plan, generated Python.
+
+Each node of the optimized FunctionGraph, in topological order, becomes one step:
+
+- a native kernel (Elemwise / Composite / CAReduce, codegen/kernel.py + codegen/llvm.py);
+- a view (DimShuffle: numpy transpose and indexing, no copy);
+- a BLAS call (codegen/blas_calls.py, when the op is known there);
+- or a fallback to the op's numpy ``perform`` (counted in ``program.fallback_nodes``).
+
+The driver is Python source generated once per function (``program.source``), one short block
+per step and no dispatch at call time. A kernel step first tries the fast path: the output
+buffer of the previous call, if nobody else holds it (its reference count shows only ours),
+and the kernel's entry point, which runs when every operand is a plain ndarray of the right
+dtype and shape. Anything else (first call, new shapes, odd layouts, work large enough for
+threads, errors) goes to the step's general path in codegen/program_steps.py.
+
+Buffers: each step owns its output buffers and reuses them while no one else references them,
+so intermediates are written into touched memory, and a returned array is never overwritten
+while the caller still holds it (Function copies outputs, or keeps them with borrow=True).
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from symgraph.codegen.kernel import NotLowerable, lower_careduce, lower_elemwise, lower_fused_reduce
+from symgraph.codegen.program_steps import ElemwiseStep, ReduceStep, dimshuffle_view
+from symgraph.codegen.python import node_error, perform_function
+from symgraph.fgraph import FunctionGraph
+from symgraph.graph import Apply, Constant, Variable
+from symgraph.ops.elemwise import DimShuffle, Elemwise
+from symgraph.ops.reduce import CAReduce
+
+
+class Emit:
+    """What a step contributes to the driver: source lines and the globals they name."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.globals: dict[str, Any] = {}
+        self.uses: list[Variable] | None = None  # the node inputs read; None: all of them
+        self.step: Any = None  # a kernel step (for stats and dumps)
+
+    def name(self, prefix: str, value: Any) -> str:
+        key = f"{prefix}{len(self.globals)}"
+        self.globals[key] = value
+        return key
+
+
+@functools.singledispatch
+def lower(op, node: Apply, ins: list[str], outs: list[str], emit: Emit) -> bool:
+    """Emit the native step of `node`; False: no lowering (the program falls back)."""
+    return False
+
+
+@lower.register
+def _(op: Elemwise, node, ins, outs, emit) -> bool:
+    kernel, arrays = lower_elemwise(node)
+    return _elemwise(node, kernel, arrays, ins, outs, emit)
+
+
+def _elemwise(node: Apply, kernel, arrays: list[int], ins, outs, emit) -> bool:
+    step = emit.step = ElemwiseStep(node, kernel, arrays)
+    args = [ins[i] for i in arrays]
+    fast, general = emit.name("K", step.entry), emit.name("G", step.general)
+    inplace = step.inplace_input
+    if inplace is not None:  # the output is written into input `inplace`
+        target = ins[inplace]
+        emit.lines += [
+            f"if not {fast}({', '.join(args + [target])}):",
+            f"    {outs[0]} = {target}",
+            "else:",
+            f"    {outs[0]} = {general}({', '.join(args)})",
+        ]
+        emit.uses = [node.inputs[i] for i in arrays]
+        return True
+    bufs = emit.name("B", step.buffers)
+    free = " and ".join(f"getrefcount({bufs}[{k}]) == 2" for k in range(len(outs)))
+    call_args = ", ".join(args + [f"{bufs}[{k}]" for k in range(len(outs))])
+    targets = ", ".join(outs)
+    emit.lines += [
+        f"if {free} and not {fast}({call_args}):",
+        f"    {targets} = {bufs}[0]" if len(outs) == 1 else f"    {targets} = {bufs}[:{len(outs)}]",
+        "else:",
+        f"    {targets} = {general}({', '.join(args)})",
+    ]
+    emit.uses = [node.inputs[i] for i in arrays]
+    return True
+
+
+@lower.register
+def _(op: CAReduce, node, ins, outs, emit) -> bool:
+    kernel = lower_careduce(node)
+    if kernel.kind == "elemwise":  # no axes: a cast
+        return _elemwise(node, kernel, [0], ins, outs, emit)
+    return _reduce(node, kernel, [0], ins, outs, emit)
+
+
+def _reduce(node: Apply, kernel, arrays: list[int], ins, outs, emit) -> bool:
+    step = emit.step = ReduceStep(node, kernel, arrays)
+    fast, general = emit.name("K", step.entry), emit.name("G", step.general)
+    bufs = emit.name("B", step.buffers)
+    args = ", ".join(ins[i] for i in arrays)
+    emit.lines += [
+        f"if getrefcount({bufs}[0]) == 2 and not {fast}({args}, {bufs}[0]):",
+        f"    {outs[0]} = {bufs}[0]",
+        "else:",
+        f"    {outs[0]} = {general}({args})",
+    ]
+    emit.uses = [node.inputs[i] for i in arrays]
+    return True
+
+
+def _fused_reduce_lowering() -> None:
+    """FusedReduce (a Composite folded by a CAReduce, made by fusion) as one reduce kernel."""
+    try:
+        from symgraph.ops.composite import FusedReduce
+    except ImportError:
+        return
+
+    @lower.register(FusedReduce)
+    def _(op, node, ins, outs, emit) -> bool:
+        kernel, arrays = lower_fused_reduce(node)
+        return _reduce(node, kernel, arrays, ins, outs, emit)
+
+
+_fused_reduce_lowering()
+
+
+@lower.register
+def _(op: DimShuffle, node, ins, outs, emit) -> bool:
+    view = emit.name("D", dimshuffle_view(op))
+    emit.lines.append(f"{outs[0]} = {view}({ins[0]})")
+    return True
+
+
+def _blas_lowering() -> None:
+    """Register the BLAS steps of codegen/blas_calls.py, if it knows this build's ops."""
+    try:
+        from symgraph.codegen import blas_calls
+    except ImportError:
+        return
+    blas_calls.register(lower, Emit)
+
+
+_blas_lowering()
+
+
+class LLVMProgram:
+    """The compiled function: ``program(list_of_input_values) -> list_of_outputs``."""
+
+    def __init__(self, fg: FunctionGraph, name: str | None = None):
+        self.fgraph = fg
+        self.name = name
+        names: dict[Variable, str] = {}
+        namespace: dict[str, Any] = {
+            "getrefcount": sys.getrefcount,
+            "node_error": node_error,
+            "np": np,
+        }
+        body: list[str] = []
+        self.fallbacks: list[Apply] = []
+        self.steps: list[tuple[Apply, str]] = []
+        self.kernel_steps: list = []
+
+        def ref(v: Variable) -> str:
+            if v not in names:
+                if not isinstance(v, Constant):
+                    raise ValueError(f"{v} is used before it is computed")
+                names[v] = f"c{len(names)}"
+                namespace[names[v]] = v.data
+            return names[v]
+
+        for k, v in enumerate(fg.inputs):
+            names[v] = f"v{k}"
+        planned = []
+        for node in fg.toposort():
+            ins = [ref(v) for v in node.inputs]
+            outs = []
+            for v in node.outputs:
+                names[v] = f"v{len(names)}"
+                outs.append(names[v])
+            emit = Emit()
+            try:
+                native = lower(node.op, node, ins, outs, emit)
+            except NotLowerable:
+                native = False
+            if not native:
+                emit = Emit()
+                self._fallback(node, ins, outs, emit)
+            planned.append((node, native, emit))
+        # Steps whose results nobody reads are dropped: e.g. the DimShuffle of a constant that
+        # kernels inline. Fallbacks stay (a perform may have effects).
+        live = set(fg.outputs)
+        kept = []
+        for node, native, emit in reversed(planned):
+            if native and not any(v in live for v in node.outputs):
+                continue
+            live.update(node.inputs if emit.uses is None else emit.uses)
+            kept.append((node, native, emit))
+        for node, native, emit in reversed(kept):
+            prefix = f"s{len(self.steps)}_"
+            lines = emit.lines
+            for key in sorted(emit.globals, key=len, reverse=True):
+                namespace[prefix + key] = emit.globals[key]
+                lines = [_rename(line, key, prefix + key) for line in lines]
+            label = " ".join(str(node).split())  # constants may print on several lines
+            label = label if len(label) <= 160 else label[:157] + "..."
+            body.append(f"# {label}" + ("  [numpy fallback]" if not native else ""))
+            body += lines
+            self.steps.append((node, "native" if native else "fallback"))
+            if emit.step is not None:
+                self.kernel_steps.append(emit.step)
+        outputs = ", ".join(ref(v) for v in fg.outputs)
+        inputs = ", ".join(names[v] for v in fg.inputs)
+        lines = ["def run(values):"]
+        if fg.inputs:
+            lines.append(f"    {inputs}{',' if len(fg.inputs) == 1 else ''} = values")
+        indent = "        " if self.fallbacks else "    "
+        if self.fallbacks:  # numpy's warnings are silenced as in the python backend
+            lines.append("    with np.errstate(all='ignore'):")
+        lines += [indent + line for line in body] or [indent + "pass"]
+        lines.append(f"    return [{outputs}]")
+        self.source = "\n".join(lines) + "\n"
+        exec(compile(self.source, f"<symgraph driver {name or ''}>", "exec"), namespace)
+        self.run: Callable[[list], list] = namespace["run"]
+        self.namespace = namespace
+
+    def _fallback(self, node: Apply, ins: list[str], outs: list[str], emit: Emit) -> None:
+        perform, apply = emit.name("P", perform_function(node.op)), emit.name("N", node)
+        args = f"[{', '.join(ins)}]"
+        emit.lines += [
+            "try:",
+            f"    {', '.join(outs)}{',' if len(outs) == 1 else ''} = {perform}({apply}, {args})",
+            "except Exception as exc:",
+            f"    raise node_error({apply}, exc, {args}) from exc",
+        ]
+        self.fallbacks.append(node)
+
+    def __call__(self, values: list) -> list:
+        return self.run(values)
+
+    @property
+    def fallback_nodes(self) -> int:
+        """How many nodes run their numpy `perform` (no native lowering)."""
+        return len(self.fallbacks)
+
+    @property
+    def kernels(self) -> list:
+        """The CompiledKernels this program calls."""
+        return [step.compiled for step in self.kernel_steps]
+
+    @property
+    def cache_hits(self) -> int:
+        """Kernels whose object code came from the disk cache (not compiled in this process)."""
+        return sum(k.cache_hit for k in self.kernels)
+
+    def dump(self) -> str:
+        """The driver, then each kernel's listing and LLVM IR: what a person debugs."""
+        parts = [self.source]
+        for k in self.kernels:
+            parts.append(k.ir)
+        return "\n\n".join(parts)
+
+
+def _rename(line: str, old: str, new: str) -> str:
+    import re
+
+    return re.sub(rf"\b{old}\b", new, line)
+
+
+class LLVMBackend:
+    """The native CPU backend: LLVM kernels, BLAS, and numpy for the rest."""
+
+    name = "llvm"
+
+    def compile(self, fg: FunctionGraph, **options) -> LLVMProgram:
+        return LLVMProgram(fg, options.get("name"))

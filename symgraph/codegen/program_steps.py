@@ -1,0 +1,251 @@
+"""The general paths of the driver's native steps (program.py): what runs when the fast path
+cannot (first call, new shapes, odd layouts, work large enough for threads, errors).
+
+A step normalizes its operands (plain aligned ndarrays of the kernel's dtypes), computes the
+output shape with Theano's broadcasting rule (only static size-1 axes broadcast; a mismatch is
+the error perform gives), picks output buffers, then calls the kernel's entry point, split
+across the thread pool when the work is large.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import sys
+import threading
+from collections.abc import Callable
+
+import numpy as np
+
+from symgraph.codegen.kernel import Kernel
+from symgraph.codegen.llvm import compile_kernel
+from symgraph.codegen.llvm_entry import PARALLEL_MIN
+from symgraph.codegen.python import node_error, perform_function
+from symgraph.graph import Apply, Constant
+from symgraph.ops.elemwise import DimShuffle, _check_runtime_broadcast
+
+
+class ThreadPool:
+    """Persistent workers running slices of a kernel (entry points release the GIL)."""
+
+    def __init__(self, workers: int):
+        self.size = workers + 1  # the calling thread runs a slice too
+        self.tasks: queue.SimpleQueue = queue.SimpleQueue()
+        for k in range(workers):
+            threading.Thread(target=self._work, name=f"symgraph-{k}", daemon=True).start()
+
+    def _work(self) -> None:
+        while True:
+            fn, part, done = self.tasks.get()
+            try:
+                done.put(fn(part))
+            except BaseException as exc:  # handed to the caller, which re-raises
+                done.put(exc)
+
+    def run(self, fn: Callable[[int], int], nparts: int) -> list:
+        """[fn(0), ..., fn(nparts - 1)], fn(0) on this thread."""
+        done: queue.SimpleQueue = queue.SimpleQueue()
+        for part in range(1, nparts):
+            self.tasks.put((fn, part, done))
+        results = [fn(0)] + [done.get() for _ in range(1, nparts)]
+        for r in results:
+            if isinstance(r, BaseException):
+                raise r
+        return results
+
+
+_POOL: list[ThreadPool] = []
+_POOL_LOCK = threading.Lock()
+
+
+def thread_pool() -> ThreadPool:
+    """The process-wide pool, one worker per extra CPU this process may use."""
+    if not _POOL:
+        with _POOL_LOCK:
+            if not _POOL:
+                cpus = (
+                    len(os.sched_getaffinity(0))
+                    if hasattr(os, "sched_getaffinity")
+                    else (os.cpu_count() or 1)
+                )
+                _POOL.append(ThreadPool(max(cpus - 1, 0)))
+    return _POOL[0]
+
+
+def run_entry(entry: Callable, operands: list, work: int, splittable: bool = True) -> int:
+    """entry(*operands), in slices on the thread pool when `work` is large; the worst code."""
+    if work >= PARALLEL_MIN and splittable:
+        pool = thread_pool()
+        nparts = min(pool.size, max(work // PARALLEL_MIN, 1))
+        if nparts > 1:
+            return max(pool.run(lambda part: entry(*operands, part, nparts), nparts))
+        return entry(*operands, 0, 1)
+    return entry(*operands)
+
+
+def normalize(x, dtype: np.dtype) -> np.ndarray:
+    """`x` as a plain, aligned ndarray whose dtype object is numpy's canonical `dtype`."""
+    if type(x) is not np.ndarray:
+        x = np.asarray(x)
+    if x.dtype is not dtype:
+        x = x.astype(dtype) if x.dtype != dtype else x.view(dtype)
+    if not x.flags.aligned:
+        x = x.copy()
+    return x
+
+
+def take_buffer(buffers: list, k: int, shape: tuple, dtype: np.dtype) -> np.ndarray:
+    """Buffer k when it has this shape and nobody else holds it, else its spare (kept in
+    ``buffers[k + len(buffers) // 2]``, so an update written to a shared variable each call
+    ping-pongs between two buffers), else a new one."""
+    spare = k + len(buffers) // 2
+    for slot in (k, spare):
+        buf = buffers[slot]
+        # references: the list, `buf`, getrefcount's argument
+        if buf is not None and sys.getrefcount(buf) == 3 and buf.shape == shape:
+            if slot == spare:  # the fast path looks at slot k first next time
+                buffers[k], buffers[spare] = buf, buffers[k]
+            return buf
+    buffers[spare] = buffers[k]
+    buf = buffers[k] = np.empty(shape, dtype)
+    return buf
+
+
+class KernelStep:
+    """A node run by a kernel: its entry point, operand dtypes and output buffers."""
+
+    def __init__(self, node: Apply, kernel: Kernel, arrays: list[int]):
+        self.node = node
+        self.kernel = kernel
+        self.arrays = arrays  # the node inputs the kernel reads as arrays, in order
+        self.compiled = compile_kernel(kernel)
+        self.entry = self.compiled.call
+        self.in_dtypes = [np.dtype(o.dtype) for o in kernel.inputs]
+        self.out_dtypes = [np.dtype(o.dtype) for o in kernel.outputs]
+        self.bcast = [o.bcast for o in kernel.inputs]
+        self.ndim = kernel.ndim
+        self.buffers: list = [None] * (2 * len(kernel.outputs))  # current, spare
+
+    def shape(self, arrays: list[np.ndarray]) -> tuple:
+        """The loop shape; raises perform's error when the inputs do not broadcast."""
+        for x in arrays:
+            if x.ndim != self.ndim:
+                self.fail(
+                    arrays,
+                    ValueError(f"input of {x.ndim} dimensions where {self.ndim} are expected"),
+                )
+        shape = []
+        for d in range(self.ndim):
+            size = None
+            for x, bc in zip(arrays, self.bcast):
+                if not bc[d]:
+                    if size is None:
+                        size = x.shape[d]
+                    elif x.shape[d] != size:
+                        self.fail(arrays)
+                elif x.shape[d] != 1:
+                    self.fail(arrays)
+            shape.append(1 if size is None else size)
+        return tuple(shape)
+
+    def fail(self, arrays: list[np.ndarray], exc: Exception | None = None):
+        """Raise the reference's error for these inputs, with node_error's context."""
+        values = self.all_inputs(arrays)
+        if exc is None:
+            try:
+                _check_runtime_broadcast(self.node, values)
+                exc = ValueError(
+                    f"input shapes {[np.shape(v) for v in values]} do not broadcast together"
+                )
+            except ValueError as err:
+                exc = err
+        raise node_error(self.node, exc, values)
+
+    def all_inputs(self, arrays: list) -> list:
+        values = [np.asarray(v.data) if isinstance(v, Constant) else None for v in self.node.inputs]
+        for i, x in zip(self.arrays, arrays):
+            values[i] = x
+        return values
+
+    def check(self, code: int, arrays: list) -> None:
+        if code == 2:
+            self.fail(arrays)
+        if code != 0:
+            raise RuntimeError(
+                f"internal error: kernel {self.kernel.name} of {self.node} "
+                f"rejected its operands (code {code})"
+            )
+
+
+class ElemwiseStep(KernelStep):
+    """An Elemwise node run by its kernel; `general(*arrays)` is the full path."""
+
+    def __init__(self, node: Apply, kernel: Kernel, arrays: list[int]):
+        super().__init__(node, kernel, arrays)
+        self.inplace_input = None  # position among the node's inputs
+        pattern = getattr(node.op, "inplace_pattern", ())
+        if pattern and pattern[0][1] in arrays and len(kernel.outputs) == 1:
+            self.inplace_input = pattern[0][1]
+
+    def general(self, *arrays):
+        arrays = [normalize(x, dt) for x, dt in zip(arrays, self.in_dtypes)]
+        shape = self.shape(arrays)
+        outs = None
+        if self.inplace_input is not None:
+            target = arrays[self.arrays.index(self.inplace_input)]
+            if (
+                target.shape == shape
+                and target.dtype is self.out_dtypes[0]
+                and (target.flags.writeable)
+            ):
+                outs = [target]
+        if outs is None:
+            outs = [take_buffer(self.buffers, k, shape, dt) for k, dt in enumerate(self.out_dtypes)]
+        self.check(
+            run_entry(self.entry, arrays + outs, int(np.prod(shape, dtype=np.int64))), arrays
+        )
+        return outs if len(outs) > 1 else outs[0]
+
+
+class ReduceStep(KernelStep):
+    """A CAReduce (or FusedReduce: a Composite folded) node run by its kernel."""
+
+    def __init__(self, node: Apply, kernel: Kernel, arrays: list[int]):
+        super().__init__(node, kernel, arrays)
+        self.axes = kernel.axes
+        self.splittable = kernel.ndim > 0 and 0 not in kernel.axes
+        self.perform = perform_function(node.op)
+
+    def general(self, *arrays):
+        arrays = [normalize(x, dt) for x, dt in zip(arrays, self.in_dtypes)]
+        shape = self.shape(arrays)
+        size = int(np.prod(shape, dtype=np.int64))
+        if size >= PARALLEL_MIN:  # the kernel loops in the inputs' axis order
+            arrays = [x if x.flags.c_contiguous else np.ascontiguousarray(x) for x in arrays]
+        out_shape = tuple(s for a, s in enumerate(shape) if a not in self.axes)
+        out = take_buffer(self.buffers, 0, out_shape, self.out_dtypes[0])
+        code = run_entry(self.entry, arrays + [out], size, self.splittable)
+        if code == 2:  # max / min over an empty axis: the reference raises
+            values = self.all_inputs(arrays)
+            try:
+                self.perform(self.node, values)
+            except Exception as exc:
+                raise node_error(self.node, exc, values) from exc
+        self.check(code, arrays)
+        return out
+
+
+def dimshuffle_view(op: DimShuffle) -> Callable[[np.ndarray], np.ndarray]:
+    """DimShuffle as numpy view operations: a transpose, then an index that drops the
+    (size-1) dropped axes and inserts the new ones."""
+    perm = tuple(op.shuffle + op.drop)
+    index = tuple(None if d == "x" else slice(None) for d in op.new_order) + (0,) * len(op.drop)
+    transpose = perm != tuple(range(op.input_ndim))
+    trivial = all(i == slice(None) for i in index)
+    if transpose and trivial:
+        return lambda x: x.transpose(perm)
+    if transpose:
+        return lambda x: x.transpose(perm)[index]
+    if trivial:
+        return lambda x: x
+    return lambda x: x[index]

@@ -1,0 +1,246 @@
+"""The native driver: buffers, in-place steps, errors, the disk cache, fallbacks, fused graphs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import symgraph as sg
+from symgraph.codegen import llvm
+from symgraph.codegen.program import LLVMProgram
+from symgraph.compile.mode import Mode
+from symgraph.config import config
+from symgraph.fgraph import FunctionGraph
+from symgraph.function import Out
+from symgraph.ops import math as M
+from symgraph.ops.elemwise import Elemwise
+from symgraph.ops.scalar import SCALAR_OPS
+from symgraph.types import TensorType
+
+LL = Mode(backend="llvm", optimizer=None)
+PY = Mode(backend="python", optimizer=None)
+
+
+def vector(name="x", dtype="float64"):
+    return TensorType(dtype, (None,))(name)
+
+
+def test_llvm_is_registered_and_the_default_native_backend():
+    from symgraph.codegen import BACKENDS
+    from symgraph.compile.mode import native_backend
+
+    assert "llvm" in BACKENDS
+    assert native_backend() == "llvm" or config.device == "cuda"
+
+
+def test_returned_outputs_are_not_overwritten_by_later_calls():
+    x = vector()
+    f = sg.function([x], [Out(x * 2, borrow=True)], mode=LL)
+    a = f(np.arange(3.0))[0]
+    b = f(np.arange(3.0) + 10)[0]
+    assert a is not b  # `a` is still held: the next call wrote elsewhere
+    np.testing.assert_array_equal(a, [0, 2, 4])
+    np.testing.assert_array_equal(b, [20, 22, 24])
+    del a
+    c = f(np.ones(3))[0]
+    np.testing.assert_array_equal(b, [20, 22, 24])
+    np.testing.assert_array_equal(c, [2, 2, 2])
+
+
+def test_intermediate_buffers_are_reused_across_calls():
+    x = vector()
+    fg = FunctionGraph([x], [M.exp(x * 2) + 1])
+    program = LLVMProgram(fg)
+    first = program([np.arange(4.0)])[0]
+    step = program.kernel_steps[0]
+    inner = id(step.buffers[0])  # an id: holding the buffer would make the step allocate
+    del first
+    second = program([np.arange(4.0) + 1])[0]
+    assert id(step.buffers[0]) == inner  # written again, not reallocated
+    np.testing.assert_allclose(second, np.exp((np.arange(4.0) + 1) * 2) + 1)
+    third = program([np.arange(7.0)])[0]  # a new shape: new buffers
+    assert third.shape == (7,) and second.shape == (4,)
+
+
+def test_inplace_pattern_writes_into_the_input():
+    x, y = vector("x"), vector("y")
+    node = Elemwise(SCALAR_OPS["add"], ((0, 0),)).make_node(x * 1, y)
+    fg = FunctionGraph([x, y], [node.outputs[0]], clone=False)
+    program = LLVMProgram(fg)
+    a, b = np.arange(3.0), np.ones(3)
+    out = program([a, b])[0]
+    np.testing.assert_array_equal(out, [1, 2, 3])
+    inner = program.kernel_steps[0].buffers[0]  # x * 1: the buffer the add wrote into
+    assert out is inner or np.shares_memory(out, inner)
+    assert program.kernel_steps[1].inplace_input == 0
+
+
+def test_broadcast_mismatch_names_the_op_the_shapes_and_the_line():
+    x, y = vector("x"), vector("y")
+    f = sg.function([x, y], x + y, mode=LL)
+    with pytest.raises(ValueError) as err:
+        f(np.ones(3), np.ones(4))
+    text = str(err.value)
+    assert "Elemwise{add}" in text and "(3,)" in text and "(4,)" in text
+    assert "test_program.py" in text  # the user's line
+
+
+def test_fallback_nodes_are_counted_and_still_run():
+    x = vector()
+    f = sg.function([x], M.gammaln(x) + M.psi(x), mode=LL)
+    np.testing.assert_allclose(
+        f(np.array([1.5, 2.5])),
+        sg.function([x], M.gammaln(x) + M.psi(x), mode=PY)(np.array([1.5, 2.5])),
+    )
+    assert f.program.fallback_nodes == 2
+    assert {n.op.scalar_op.name for n in f.program.fallbacks} == {"gammaln", "psi"}
+
+
+def test_inputs_that_are_not_plain_arrays_take_the_general_path():
+    x = vector("x", "float32")
+    f = sg.function([x], x + 1, mode=LL)
+    f.trust_input = True
+    np.testing.assert_array_equal(f([1.0, 2.0]), [2, 3])  # a list
+    big_endian = np.arange(4, dtype=">f4")
+    np.testing.assert_array_equal(f(big_endian), [1, 2, 3, 4])
+    unaligned = np.frombuffer(b"\0" + np.arange(3, dtype="f4").tobytes(), "f4", 3, 1)
+    np.testing.assert_array_equal(f(unaligned), [1, 2, 3])
+
+
+def test_default_pipeline_fused_expression_matches_numpy():
+    x = vector("x", "float32")
+    expr = M.tanh(0.5 * x + 0.1) * M.sigmoid(x) + M.exp(-x * x)
+    f = sg.function([x], expr)
+    value = np.random.default_rng(0).standard_normal(1000).astype("float32")
+    want = np.tanh(np.float32(0.5) * value + np.float32(0.1)) / (1 + np.exp(-value)) + np.exp(
+        -value * value
+    )
+    np.testing.assert_allclose(f(value), want, rtol=2e-6, atol=1e-7)
+    assert f.program.fallback_nodes == 0
+
+
+def test_dump_shows_the_driver_the_kernel_listing_and_the_ir():
+    x = vector()
+    f = sg.function([x], M.sum(M.exp(x)), mode=LL)
+    text = f.program.dump()
+    assert "def run(values):" in text and "load in0" in text and "define" in text
+
+
+def test_a_new_process_loads_kernels_from_the_disk_cache(tmp_path):
+    script = textwrap.dedent(f"""
+        import numpy as np, symgraph as sg
+        from symgraph.config import config
+        from symgraph.compile.mode import Mode
+        from symgraph.types import TensorType
+        config.compiledir = {str(tmp_path)!r}
+        x = TensorType("float64", (None,))("x")
+        f = sg.function([x], sg.tensor.exp(x) * 3 + 1, mode=Mode(backend="llvm", optimizer=None))
+        assert np.allclose(f(np.zeros(2)), 4)
+        print(f.program.cache_hits, len(f.program.kernels))
+    """)
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, check=True
+        ).stdout.split()
+        for _ in range(2)
+    ]
+    kernels = int(runs[0][1])
+    assert runs[0] == ["0", str(kernels)]  # compiled
+    assert runs[1] == [str(kernels), str(kernels)]  # every kernel from the cache
+
+
+def test_compiled_kernels_are_shared_within_a_process():
+    x = vector()
+    before = dict(llvm.STATS)
+    f1 = sg.function([x], x * 7 - 2, mode=LL)
+    f2 = sg.function([x], x * 7 - 2, mode=LL)
+    assert f1.program.kernels[0] is f2.program.kernels[0]
+    built = (
+        llvm.STATS["compiled"]
+        + llvm.STATS["cache_hits"]
+        - before["compiled"]
+        - before["cache_hits"]
+    )
+    assert built <= 2
+
+
+def test_fused_map_reduce_runs_as_one_native_kernel():
+    composite = pytest.importorskip("symgraph.ops.composite")
+    from symgraph.ops.reduce import CAReduce
+
+    x, b = TensorType("float32", (None, None))("x"), TensorType("float32", (1, None))("b")
+    # sum over axis 1 of exp(x + b)
+    comp = composite.Composite(2, (("add", (0, 1), "float32"), ("exp", (2,), "float32")), output=3)
+    elem = Elemwise(comp)(x, b)
+    op = composite.FusedReduce(comp, CAReduce(SCALAR_OPS["add"], (1,)), elem.type)
+    out = op(x, b)
+    f, g = sg.function([x, b], out, mode=LL), sg.function([x, b], out, mode=PY)
+    rng = np.random.default_rng(0)
+    xv, bv = rng.random((40, 9), "float32"), rng.random((1, 9), "float32")
+    np.testing.assert_allclose(f(xv, bv), g(xv, bv), rtol=1e-6)
+    np.testing.assert_allclose(f(xv.T.copy().T, bv), g(xv, bv), rtol=1e-6)
+    assert f.program.fallback_nodes == 0 and len(f.program.kernels) == 1
+
+
+def test_updates_alternate_between_two_buffers_without_corrupting_old_values():
+    w = sg.shared(np.ones(4), name="w")
+    f = sg.function([], [], updates=[(w, w * 2 + 0)], mode=LL)
+    held = []
+    for k in range(4):
+        f()
+        held.append(w.get_value(borrow=True))
+        np.testing.assert_array_equal(w.get_value(), 2.0 ** (k + 1))
+    step = f.program.kernel_steps[-1]
+    addresses = {h.ctypes.data for h in held}
+    assert len(addresses) == 4  # each held value kept its own memory
+    del held
+    f(), f()
+    before = {id(b) for b in step.buffers}
+    f(), f()
+    assert {id(b) for b in step.buffers} == before  # no new buffers once nobody holds old ones
+    np.testing.assert_array_equal(w.get_value(), 2.0**8)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_blas_steps_match_the_reference(dtype):
+    blas = pytest.importorskip("symgraph.ops.gemm")
+    from symgraph.ops.blas import Dot
+
+    m, v = TensorType(dtype, (None, None)), TensorType(dtype, (None,))
+    z, x, y, a, b = m("z"), m("x"), m("y"), v("a"), v("b")
+    alpha, beta = TensorType(dtype, ())("alpha"), TensorType(dtype, ())("beta")
+    outs = [
+        Dot()(x, y),
+        Dot()(x, a),
+        blas.Gemm()(z, alpha, x, y, beta),
+        blas.Gemv()(b, alpha, x, a, beta),
+    ]
+    rng = np.random.default_rng(0)
+    vals = [rng.random(s).astype(dtype) for s in [(3, 5), (3, 4), (4, 5), (4,), (3,)]]
+    vals += [np.asarray(1.5, dtype), np.asarray(0.5, dtype)]
+    ins = [z, x, y, a, b, alpha, beta]
+    f, g = sg.function(ins, outs, mode=LL), sg.function(ins, outs, mode=PY)
+    for got, want in zip(f(*vals), g(*vals)):
+        np.testing.assert_allclose(got, want, rtol=1e-5)
+    assert f.program.fallback_nodes == 0
+    vals[1] = np.asfortranarray(vals[1])  # a layout the BLAS step leaves to perform
+    for got, want in zip(f(*vals), g(*vals)):
+        np.testing.assert_allclose(got, want, rtol=1e-5)
+    with pytest.raises(ValueError):
+        f(*vals[:2], vals[2][:3], *vals[3:])
+
+
+def test_inplace_gemm_writes_into_its_first_input():
+    blas = pytest.importorskip("symgraph.ops.gemm")
+    m = TensorType("float64", (None, None))
+    z, x, y = m("z"), m("x"), m("y")
+    node = blas.Gemm(inplace=True).make_node(z * 1, 2.0, x, y, 1.0)
+    program = LLVMProgram(FunctionGraph([z, x, y], [node.outputs[0]], clone=False))
+    zv, xv, yv = np.ones((2, 2)), np.eye(2), np.full((2, 2), 3.0)
+    out = program([zv, xv, yv])[0]
+    np.testing.assert_array_equal(out, np.full((2, 2), 1.0) + 2 * np.full((2, 2), 3.0))
+    assert np.shares_memory(out, program.kernel_steps[0].buffers[0])  # z * 1's buffer
