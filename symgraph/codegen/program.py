@@ -154,9 +154,10 @@ _blas_lowering()
 class LLVMProgram:
     """The compiled function: ``program(list_of_input_values) -> list_of_outputs``."""
 
-    def __init__(self, fg: FunctionGraph, name: str | None = None):
+    def __init__(self, fg: FunctionGraph, name: str | None = None, profile=None):
         self.fgraph = fg
         self.name = name
+        self.profile = profile
         names: dict[Variable, str] = {}
         namespace: dict[str, Any] = {
             "getrefcount": sys.getrefcount,
@@ -212,6 +213,8 @@ class LLVMProgram:
             label = " ".join(str(node).split())  # constants may print on several lines
             label = label if len(label) <= 160 else label[:157] + "..."
             body.append(f"# {label}" + ("  [numpy fallback]" if not native else ""))
+            if profile is not None:  # time each step: only in profiled functions
+                lines = ["_t = _perf()", *lines, f"_prof_node({len(self.steps)}, _t)"]
             body += lines
             self.steps.append((node, "native" if native else "fallback"))
             if emit.step is not None:
@@ -225,6 +228,15 @@ class LLVMProgram:
         if self.fallbacks:  # numpy's warnings are silenced as in the python backend
             lines.append("    with np.errstate(all='ignore'):")
         lines += [indent + line for line in body] or [indent + "pass"]
+        if profile is not None:
+            import time
+
+            namespace.update(
+                _perf=time.perf_counter, _prof_node=profile.add_node, _prof_call=profile.add_call
+            )
+            lines.insert(1, "    _tc = _perf()")
+            lines.append("    _prof_call(_tc)")
+            profile.attach(self.steps)
         lines.append(f"    return [{outputs}]")
         self.source = "\n".join(lines) + "\n"
         exec(compile(self.source, f"<symgraph driver {name or ''}>", "exec"), namespace)
@@ -280,4 +292,15 @@ class LLVMBackend:
     name = "llvm"
 
     def compile(self, fg: FunctionGraph, **options) -> LLVMProgram:
-        return LLVMProgram(fg, options.get("name"))
+        import time
+
+        from symgraph.compile.profiling import make_profile
+
+        profile = make_profile(options.get("profile"), options.get("name"))
+        start = time.perf_counter()
+        program = LLVMProgram(fg, options.get("name"), profile)
+        if profile is not None:
+            profile.add_compile("codegen", time.perf_counter() - start)
+            profile.kernels += len(program.kernels)
+            profile.cache_hits += program.cache_hits
+        return program

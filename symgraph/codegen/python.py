@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import time
 from collections.abc import Callable
 
 import numpy as np
@@ -52,8 +53,9 @@ def node_error(node: Apply, exc: Exception, inputs: list) -> Exception:
 class PythonProgram:
     """Runs the nodes of a FunctionGraph one by one with their numpy reference code."""
 
-    def __init__(self, fg: FunctionGraph):
+    def __init__(self, fg: FunctionGraph, profile=None):
         self.fgraph = fg
+        self.profile = profile
         slot: dict = {}
         template: list = []
 
@@ -74,19 +76,28 @@ class PythonProgram:
         self.template = template
         self.n_inputs = len(fg.inputs)
         self.fallback_nodes = len(self.steps)
+        if profile is not None:
+            profile.attach([(node, "fallback") for _, node, _, _ in self.steps])
 
     def __call__(self, values: list) -> list:
         storage = self.template.copy()
         storage[: self.n_inputs] = values
+        profile = self.profile
+        start = time.perf_counter() if profile is not None else 0.0
         with np.errstate(all="ignore"):
-            for perform, node, ins, outs in self.steps:
+            for k, (perform, node, ins, outs) in enumerate(self.steps):
                 args = [storage[i] for i in ins]
+                t = time.perf_counter() if profile is not None else 0.0
                 try:
                     results = perform(node, args)
                 except Exception as exc:
                     raise node_error(node, exc, args) from exc
+                if profile is not None:
+                    profile.add_node(k, t)
                 for o, r in zip(outs, results):
                     storage[o] = r
+        if profile is not None:
+            profile.add_call(start)
         return [storage[i] for i in self.output_slots]
 
 
@@ -96,4 +107,6 @@ class PythonBackend:
     name = "python"
 
     def compile(self, fg: FunctionGraph, **options) -> PythonProgram:
-        return PythonProgram(fg)
+        from symgraph.compile.profiling import make_profile
+
+        return PythonProgram(fg, make_profile(options.get("profile"), options.get("name")))
