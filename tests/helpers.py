@@ -23,7 +23,22 @@ from symgraph.types import TensorType
 def backends() -> list[str]:
     """Every backend that can run on this machine (cuda only with a GPU)."""
     names = ["python"] + [b for b in ("llvm", "c") if b in BACKENDS]
+    if "cuda" in BACKENDS and _cuda_available():
+        names.append("cuda")
     return names
+
+
+def _cuda_available() -> bool:
+    """A GPU and pycuda are both here (checked once; False on any doubt)."""
+    if not hasattr(_cuda_available, "answer"):
+        try:
+            from symgraph.codegen.cuda.compiler import nvcc_path
+            from symgraph.codegen.cuda.driver import available
+
+            _cuda_available.answer = available()[0] and nvcc_path() is not None
+        except Exception:
+            _cuda_available.answer = False
+    return _cuda_available.answer
 
 
 def modes() -> list[Mode]:

@@ -37,3 +37,21 @@ def _llvm():
 # The native CPU default (compile/mode.py native_backend) wherever llvmlite is installed.
 if importlib.util.find_spec("llvmlite") is not None:
     register_backend("llvm", _llvm)
+
+
+def _c():
+    from symgraph.codegen.c_program import CBackend
+
+    return CBackend()
+
+
+register_backend("c", _c)
+
+
+def _cuda():
+    from symgraph.codegen.cuda.backend import CudaBackend
+
+    return CudaBackend()
+
+
+register_backend("cuda", _cuda)

@@ -1,0 +1,310 @@
+"""symgraph's cuda backend on a real GPU, side by side with PyTorch (run by run.sh).
+
+Each part runs in its own process (``--part``) so a hang or crash costs one row, not the run;
+results accumulate in ``<out>/bench.json``, and ``--report`` turns them (with run.sh's phase
+log) into the one markdown table ``<out>/gpu_results.md``.
+
+- ``bandwidth``: device-to-device copy of 400 MB with torch: the memory ceiling.
+- ``elementwise``: ``tanh(a*x+b)*sigmoid(x)+exp(-x*x)`` on 100M float32, x and the result in
+  shared variables (on the GPU): one fused kernel per call, vs the copy bandwidth and torch.
+- ``mlp``: the SGD-momentum step of benchmarks/impl/mlp_step.py (784-512-512-10, batch 128)
+  with the minibatch copied in each step, vs PyTorch eager doing the same; and the host <->
+  device copies of parameters per step (counted by the driver).
+- ``convnet``: only if conv has a CUDA lowering (it has not: n/a).
+
+``--dry-run`` runs the same code on the CPU emulation of tests/codegen/test_cuda_emulator.py
+with tiny sizes, to check this script without a GPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[2]
+SIZES = (784, 512, 512, 10)
+BATCH = 128
+LR, MOMENTUM = np.float32(0.01), np.float32(0.9)
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def torch_cuda():
+    """torch with a usable GPU, or None."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch if torch.cuda.is_available() else None
+
+
+def emulate() -> None:
+    """The CPU emulation of the GPU (tests/codegen/test_cuda_emulator.py), for --dry-run."""
+    import tempfile
+
+    from _pytest.monkeypatch import MonkeyPatch
+
+    sys.path.insert(0, str(REPO / "tests" / "codegen"))
+    import test_cuda_emulator
+
+    test_cuda_emulator.install(MonkeyPatch(), Path(tempfile.mkdtemp()))
+
+
+# --- parts ---------------------------------------------------------------------------------
+
+
+def bandwidth(n: int, repeat: int) -> dict:
+    torch = torch_cuda()
+    if torch is None:
+        return {"status": "n/a (no torch with CUDA)"}
+    a = torch.rand(n, device="cuda")
+    b = torch.empty_like(a)
+    for _ in range(3):
+        b.copy_(a)
+    start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    for _ in range(repeat):
+        b.copy_(a)
+    stop.record()
+    torch.cuda.synchronize()
+    ms = start.elapsed_time(stop) / repeat
+    return {"ms": ms, "GBps": 2 * a.numel() * 4 / ms / 1e6, "device": torch.cuda.get_device_name()}
+
+
+def elementwise(n: int, repeat: int) -> dict:
+    import symgraph as sg
+    import symgraph.tensor as T
+    from symgraph.codegen.cuda.driver import get_driver
+    from symgraph.compile.mode import Mode
+
+    drv = get_driver()
+    rng = np.random.default_rng(0)
+    host = rng.standard_normal(n, dtype=np.float32)
+    x = sg.shared(host, name="x", borrow=True)
+    y = sg.shared(np.zeros(1, np.float32), name="y", shape=(None,))
+    a, b = np.float32(0.5), np.float32(0.1)
+    expr = T.tanh(a * x + b) * T.nnet.sigmoid(x) + T.exp(-x * x)
+    t0 = time.perf_counter()
+    f = sg.function([], [], updates=[(y, expr)], mode=Mode(backend="cuda"), name="elementwise")
+    f()
+    drv.synchronize()
+    compile_s = time.perf_counter() - t0
+    copies = drv.total_copies()
+    t0 = time.perf_counter()
+    for _ in range(repeat):
+        f()
+    drv.synchronize()
+    ms = (time.perf_counter() - t0) / repeat * 1e3
+    copies_per_call = (drv.total_copies() - copies) / repeat
+    got = y.get_value()[:4096]
+    xs = host[:4096]
+    want = np.tanh(a * xs + b) * (1 / (1 + np.exp(-xs))) + np.exp(-xs * xs)
+    out = {"ms": ms, "GBps": 8 * n / ms / 1e6, "compile_s": compile_s, "device": drv.name,
+           "kernels": sum(1 for s, _, _ in f.program.steps if s.device),
+           "copies_per_call": copies_per_call,
+           "max_abs_err": float(np.max(np.abs(got - want)))}
+    torch = torch_cuda()
+    if torch is not None:
+        tx = torch.from_numpy(host).cuda()
+        for _ in range(3):
+            torch.tanh(0.5 * tx + 0.1) * torch.sigmoid(tx) + torch.exp(-tx * tx)
+        torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        for _ in range(repeat):
+            torch.tanh(0.5 * tx + 0.1) * torch.sigmoid(tx) + torch.exp(-tx * tx)
+        torch.cuda.synchronize()
+        out["torch_ms"] = (time.perf_counter() - t0) / repeat * 1e3
+    return out
+
+
+def _params(sizes) -> list[np.ndarray]:
+    rng = np.random.default_rng(0)
+    params = []
+    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+        w = rng.standard_normal((fan_in, fan_out), dtype=np.float32) * np.sqrt(2 / fan_in)
+        params += [w.astype(np.float32), np.zeros(fan_out, np.float32)]
+    return params
+
+
+def _batch(sizes, batch) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((batch, sizes[0]), dtype=np.float32)
+    return x, rng.integers(0, sizes[-1], batch).astype(np.int32)
+
+
+def mlp(steps: int, sizes=SIZES, batch=BATCH) -> dict:
+    import symgraph as sg
+    import symgraph.tensor as T
+    from symgraph.codegen.cuda.driver import get_driver
+    from symgraph.compile.mode import Mode
+
+    drv = get_driver()
+    xv, yv = _batch(sizes, batch)
+    params = [sg.shared(p, name=f"p{i}") for i, p in enumerate(_params(sizes))]
+    velocities = [sg.shared(np.zeros_like(p.get_value())) for p in params]
+    x, y = T.fmatrix("x"), T.ivector("y")
+    w1, b1, w2, b2, w3, b3 = params
+    h1 = T.nnet.relu(T.dot(x, w1) + b1)
+    h2 = T.nnet.relu(T.dot(h1, w2) + b2)
+    cost = T.mean(T.nnet.categorical_crossentropy(T.nnet.softmax(T.dot(h2, w3) + b3), y))
+    updates = []
+    for param, vel, grad in zip(params, velocities, sg.grad(cost, params)):
+        new_vel = MOMENTUM * vel - LR * grad
+        updates += [(vel, new_vel), (param, param + new_vel)]
+    t0 = time.perf_counter()
+    f = sg.function([x, y], cost, updates=updates, mode=Mode(backend="cuda"), name="mlp_step")
+    losses = [float(f(xv, yv))]
+    compile_s = time.perf_counter() - t0
+    for _ in range(4):
+        losses.append(float(f(xv, yv)))
+    before = dict(drv.copies)
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        f(xv, yv)
+    ms = (time.perf_counter() - t0) / steps * 1e3
+    delta = {f"{d}:{p}": (n - before.get((d, p), 0)) / steps for (d, p), n in drv.copies.items()
+             if not d.endswith("_bytes") and n - before.get((d, p), 0)}
+    return {"ms": ms, "compile_s": compile_s, "losses": losses[:5],
+            "param_copies_per_step": delta.get("htod:shared", 0) + delta.get("dtoh:shared", 0),
+            "copies_per_step": delta, "host_nodes": [str(n.op) for n in f.program.host_nodes],
+            "kernels": sum(1 for s, _, _ in f.program.steps if s.device),
+            "steps_total": len(f.program.steps)}
+
+
+def torch_mlp(steps: int) -> dict:
+    torch = torch_cuda()
+    if torch is None:
+        return {"status": "n/a (no torch with CUDA)"}
+    import torch.nn.functional as F
+
+    params = [torch.from_numpy(p).cuda().requires_grad_() for p in _params(SIZES)]
+    velocities = [torch.zeros_like(p) for p in params]
+    xh, yh = _batch(SIZES, BATCH)
+    lr, momentum = float(LR), float(MOMENTUM)
+
+    def step():
+        x, y = torch.from_numpy(xh).cuda(), torch.from_numpy(yh).long().cuda()
+        w1, b1, w2, b2, w3, b3 = params
+        h1 = torch.relu(x @ w1 + b1)
+        h2 = torch.relu(h1 @ w2 + b2)
+        loss = F.cross_entropy(h2 @ w3 + b3, y)
+        grads = torch.autograd.grad(loss, params)
+        with torch.no_grad():
+            for param, vel, grad in zip(params, velocities, grads):
+                vel.mul_(momentum).add_(grad, alpha=-lr)
+                param.add_(vel)
+        return loss.item()  # symgraph returns the cost to the host each step too
+
+    losses = [step() for _ in range(5)]
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return {"ms": (time.perf_counter() - t0) / steps * 1e3, "losses": losses}
+
+
+def convnet() -> dict:
+    from symgraph.codegen.cuda import program  # noqa: F401 (registers every lowering)
+    from symgraph.codegen.cuda.steps import lower
+    from symgraph.ops import conv
+
+    lowered = [cls.__name__ for cls in lower.registry if cls.__module__ == conv.__name__]
+    if not lowered:
+        return {"status": "n/a: conv has no CUDA lowering (it would run on the host)"}
+    return {"status": f"lowered: {lowered} (not benchmarked yet)"}
+
+
+# --- report --------------------------------------------------------------------------------
+
+
+def _fmt(v, unit: str = "", digits: int = 3) -> str:
+    return "-" if v is None else f"{v:.{digits}g}{unit}"
+
+
+def report(out: Path) -> str:
+    results = json.loads((out / "bench.json").read_text()) if (out / "bench.json").exists() else {}
+    phases = []
+    if (out / "phases.tsv").exists():
+        phases = [line.split("\t") for line in (out / "phases.tsv").read_text().splitlines()]
+    bw, ew, ml, tm = (results.get(k, {}) for k in ("bandwidth", "elementwise", "mlp",
+                                                   "torch_mlp"))
+    rows = [("device", bw.get("device") or ew.get("device", "?"), "", "")]
+    rows.append(("copy bandwidth, device to device (torch)", _fmt(bw.get("GBps"), " GB/s"),
+                 "", bw.get("status", "read + write of 400 MB")))
+    if "ms" in ew:
+        frac = ew["GBps"] / bw["GBps"] if bw.get("GBps") else None
+        rows.append(("elementwise 100M f32, symgraph (1 fused kernel)",
+                     f"{ew['ms']:.3f} ms, {ew['GBps']:.0f} GB/s",
+                     f"torch eager {_fmt(ew.get('torch_ms'), ' ms')}",
+                     f"{_fmt(frac and 100 * frac, '%')} of copy bandwidth; max err "
+                     f"{ew['max_abs_err']:.1e}; copies/call {ew['copies_per_call']:.0f}"))
+    else:
+        rows.append(("elementwise 100M f32", "failed", "", ew.get("error", "not run")[:200]))
+    if "ms" in ml:
+        ratio = f"{ml['ms'] / tm['ms']:.2f}x torch's time" if "ms" in tm else ""
+        rows.append(("MLP 784-512-512-10 step, batch 128", f"{ml['ms']:.3f} ms/step",
+                     f"torch eager {_fmt(tm.get('ms'), ' ms/step')}", ratio))
+        rows.append(("MLP: parameter copies host<->device per step",
+                     f"{ml['param_copies_per_step']:g}", "",
+                     f"all copies/step: {ml['copies_per_step']}; GPU steps {ml['kernels']}"
+                     f"/{ml['steps_total']}; host ops: {ml['host_nodes'] or 'none'}"))
+        rows.append(("MLP first losses (symgraph / torch)",
+                     " ".join(f"{v:.4f}" for v in ml["losses"][:3]),
+                     " ".join(f"{v:.4f}" for v in tm.get("losses", [])[:3]), ""))
+    else:
+        rows.append(("MLP step", "failed", "", ml.get("error", "not run")[:200]))
+    rows.append(("convnet step", results.get("convnet", {}).get("status", "not run"), "", ""))
+    for name, status, seconds, detail in phases:
+        if name.startswith("bench_") and status == "ok":
+            detail = ""  # its numbers are the rows above
+        rows.append((f"phase: {name}", status, f"{seconds} s", detail[:200]))
+    lines = ["| measure | symgraph | reference | notes |", "|---|---|---|---|"]
+    lines += ["| " + " | ".join(str(c).replace("|", "/") for c in row) + " |" for row in rows]
+    text = "\n".join(lines) + "\n"
+    (out / "gpu_results.md").write_text(text)
+    return text
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--part", choices=["bandwidth", "elementwise", "mlp", "torch_mlp",
+                                           "convnet"])
+    parser.add_argument("--report", action="store_true")
+    parser.add_argument("--dry-run", action="store_true", help="emulated GPU, tiny sizes")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    if args.report:
+        print(report(args.out))
+        return 0
+    if args.dry_run:
+        emulate()
+    small = args.dry_run
+    runs = {"bandwidth": lambda: bandwidth(100_000_000, 20),
+            "elementwise": lambda: elementwise(4096 if small else 100_000_000, 2 if small else 20),
+            "mlp": lambda: mlp(2, (784, 32, 32, 10), 16) if small else mlp(100),
+            "torch_mlp": lambda: torch_mlp(100), "convnet": convnet}
+    log(f"part {args.part}: start")
+    try:
+        result = runs[args.part]()
+    except Exception as exc:  # a failed part is a row of the report, not the end of the run
+        import traceback
+
+        traceback.print_exc()
+        result = {"error": f"{type(exc).__name__}: {exc}"}
+    path = args.out / "bench.json"
+    results = json.loads(path.read_text()) if path.exists() else {}
+    results[args.part] = result
+    path.write_text(json.dumps(results, indent=1, default=str))
+    log(f"part {args.part}: {json.dumps(result, default=str)[:600]}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

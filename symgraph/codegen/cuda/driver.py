@@ -1,0 +1,181 @@
+"""The GPU through pycuda: the only module of symgraph that imports pycuda.
+
+One ``Driver`` per process (``get_driver()``): the device's primary context (shared with the
+CUDA runtime, so cuBLAS and other libraries see the same memory), one stream every launch,
+copy and cuBLAS call is ordered on, a memory pool (freed arrays are reused without cudaMalloc),
+loaded modules, and ``copies``: a count of every host <-> device transfer, by direction and
+purpose, so a training step can show that it moves no parameters.
+"""
+
+from __future__ import annotations
+
+import atexit
+import importlib.util
+import threading
+from collections import Counter
+from typing import Any
+
+import numpy as np
+
+
+class CudaUnavailable(RuntimeError):
+    """The cuda backend cannot run here (no pycuda, or no GPU): the message says which."""
+
+
+class DeviceOutOfMemory(MemoryError):
+    """An allocation on the GPU failed (the message names its size and what it was for)."""
+
+
+def require() -> None:
+    """Raise CudaUnavailable, saying what is missing and how to install it, unless pycuda and
+    a GPU are both here."""
+    if importlib.util.find_spec("pycuda") is None:
+        raise CudaUnavailable(
+            "symgraph's cuda backend needs pycuda, which is not installed: "
+            "`pip install pycuda` (it builds against the CUDA toolkit: set CUDA_ROOT to it, e.g. "
+            "`export CUDA_ROOT=$(dirname $(dirname $(which nvcc)))`). Or use the CPU backends "
+            "(device=cpu, Mode(backend='llvm' or 'c')).")
+    try:
+        import pycuda.driver as cuda
+    except ImportError as exc:
+        if "libcuda" in str(exc):
+            raise CudaUnavailable(
+                f"pycuda is installed but cannot load the CUDA driver ({exc}): this machine has "
+                "no NVIDIA GPU driver (libcuda.so). Use a machine with a GPU, or the CPU backends."
+            ) from exc
+        raise CudaUnavailable(f"pycuda is installed but does not import: {exc}") from exc
+    try:
+        cuda.init()
+        count = cuda.Device.count()
+    except cuda.Error as exc:
+        raise CudaUnavailable(f"no usable NVIDIA GPU: the CUDA driver says {exc}") from exc
+    if count == 0:
+        raise CudaUnavailable("no NVIDIA GPU found (the CUDA driver reports 0 devices)")
+
+
+def _human(nbytes: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if nbytes < 1024 or unit == "GiB":
+            return f"{nbytes:.1f} {unit}" if unit != "B" else f"{nbytes} B"
+        nbytes /= 1024
+    return str(nbytes)
+
+
+class Driver:
+    """The device, its context, stream, memory pool, modules and copy counter."""
+
+    def __init__(self, device: int = 0):
+        require()
+        import pycuda.driver as cuda
+        from pycuda.tools import DeviceMemoryPool
+
+        self.cuda = cuda
+        self.device = cuda.Device(device)
+        self.context = self.device.retain_primary_context()
+        self.context.push()
+        atexit.register(self._close)
+        major, minor = self.device.compute_capability()
+        self.arch = f"sm_{major}{minor}"
+        self.name = self.device.name()
+        self.sm_count = self.device.get_attribute(cuda.device_attribute.MULTIPROCESSOR_COUNT)
+        self.stream = cuda.Stream()
+        self.pool = DeviceMemoryPool()
+        self.modules: dict[str, Any] = {}
+        # ("htod" | "dtoh", purpose) -> count, and the same with "_bytes"
+        self.copies: Counter = Counter()
+
+    def _close(self) -> None:
+        try:
+            self.stream.synchronize()
+            self.pool.free_held()
+            self.context.pop()
+        except Exception:  # the process is ending; the driver frees what is left
+            pass
+
+    # --- memory ---------------------------------------------------------------------------
+
+    def alloc(self, nbytes: int, what: str = "an array") -> Any:
+        """`nbytes` of device memory (at least 1), from the pool; the allocation frees itself
+        when garbage collected. Out of memory raises DeviceOutOfMemory naming size and use."""
+        try:
+            return self.pool.allocate(max(int(nbytes), 1))
+        except self.cuda.MemoryError:
+            self.pool.free_held()  # memory the pool keeps for reuse: give it back, try again
+            try:
+                return self.pool.allocate(max(int(nbytes), 1))
+            except self.cuda.MemoryError:
+                free, total = self.cuda.mem_get_info()
+                raise DeviceOutOfMemory(
+                    f"CUDA out of memory: could not allocate {_human(nbytes)} for {what} on "
+                    f"{self.name} ({_human(free)} free of {_human(total)})") from None
+
+    def count(self, direction: str, purpose: str, nbytes: int) -> None:
+        self.copies[(direction, purpose)] += 1
+        self.copies[(direction + "_bytes", purpose)] += int(nbytes)
+
+    def htod(self, ptr: int, host: np.ndarray, purpose: str) -> None:
+        """Copy a C-contiguous host array to device memory at `ptr` (counted)."""
+        self.cuda.memcpy_htod_async(ptr, host, self.stream)
+        self.count("htod", purpose, host.nbytes)
+
+    def dtoh(self, host: np.ndarray, ptr: int, purpose: str) -> None:
+        """Copy device memory at `ptr` into a C-contiguous host array (counted); waits."""
+        self.cuda.memcpy_dtoh_async(host, ptr, self.stream)
+        self.stream.synchronize()
+        self.count("dtoh", purpose, host.nbytes)
+
+    def dtod(self, dst: int, src: int, nbytes: int) -> None:
+        if nbytes:
+            self.cuda.memcpy_dtod_async(dst, src, nbytes, self.stream)
+
+    def memset(self, ptr: int, byte: int, nbytes: int) -> None:
+        if nbytes:
+            self.cuda.memset_d8_async(ptr, byte, nbytes, self.stream)
+
+    def synchronize(self) -> None:
+        self.stream.synchronize()
+
+    def total_copies(self, purpose: str | None = None) -> int:
+        """Host <-> device copies so far (of one purpose, or all)."""
+        return sum(n for (d, p), n in self.copies.items()
+                   if not d.endswith("_bytes") and (purpose is None or p == purpose))
+
+    # --- code -----------------------------------------------------------------------------
+
+    def function(self, key: str, cubin: bytes, name: str) -> Any:
+        """Kernel `name` of the module `cubin` (loaded once per key)."""
+        module = self.modules.get(key)
+        if module is None:
+            module = self.modules[key] = self.cuda.module_from_buffer(cubin)
+        return module.get_function(name)
+
+    def launch(self, fn: Any, n: int, args: list, block: int = 256, per_thread: int = 1,
+               grid: int | None = None) -> None:
+        """fn(*args) on enough blocks of `block` threads for `n` work items (grid-stride
+        kernels: at most 32 blocks per multiprocessor)."""
+        if grid is None:
+            if n <= 0:
+                return
+            grid = min(-(-n // (block * per_thread)), self.sm_count * 32)
+        fn(*args, block=(block, 1, 1), grid=(max(int(grid), 1), 1), stream=self.stream)
+
+
+_DRIVER: list[Driver] = []
+_LOCK = threading.Lock()
+
+
+def get_driver() -> Driver:
+    """The process's driver (created on first use; raises CudaUnavailable without a GPU)."""
+    if not _DRIVER:
+        with _LOCK:
+            if not _DRIVER:
+                _DRIVER.append(Driver())
+    return _DRIVER[0]
+
+
+def available() -> tuple[bool, str]:
+    """(True, device name) when the cuda backend can run here, else (False, why not)."""
+    try:
+        return True, get_driver().name
+    except CudaUnavailable as exc:
+        return False, str(exc)

@@ -1,0 +1,258 @@
+"""The steps of a CUDA program: one per node, found by ``lower(op, node)`` (singledispatch).
+
+A step's ``run(ctx)`` computes its node's outputs from ``ctx``, which hands out each input
+as it is (``ctx.value(k)``), on the device (``ctx.device(k)``) or on the host (``ctx.host(k)``):
+the program (cuda/program.py) makes and counts the copies, so a step only says what it needs.
+Steps that keep work off the GPU say why: shape arithmetic stays where the shapes are (a
+shape never needs a copy), and an op with no lowering runs its numpy `perform` on the host
+(``HostStep``), its copies counted and reported.
+
+This module: elementwise (Elemwise / Composite), reductions (CAReduce, FusedReduce), views
+(DimShuffle, Reshape) and shape ops; cuda/blas.py and cuda/steps_nnet.py register the rest.
+"""
+
+from __future__ import annotations
+
+import functools
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+
+from symgraph.codegen.cuda.arrays import contiguous
+from symgraph.codegen.cuda.elemwise import ElemwiseKernel, ReduceKernel, compiled
+from symgraph.codegen.cuda.storage import DeviceArray, empty
+from symgraph.codegen.kernel import NotLowerable, lower_careduce, lower_elemwise
+from symgraph.codegen.python import perform_function
+from symgraph.graph import Apply
+from symgraph.ops.elemwise import DimShuffle, Elemwise, _check_runtime_broadcast
+from symgraph.ops.reduce import CAReduce
+from symgraph.ops.shape import Rebroadcast, Reshape, Shape, Shape_i, SpecifyShape
+
+
+class Step:
+    """One node of the program; `device` says whether it runs GPU code."""
+
+    device = True
+
+    def __init__(self, node: Apply):
+        self.node = node
+
+    def run(self, ctx: Any) -> list:
+        raise NotImplementedError
+
+
+class HostStep(Step):
+    """The op's numpy `perform` on host copies of its inputs (for ops with no lowering)."""
+
+    device = False
+
+    def __init__(self, node: Apply, why: str = "no CUDA lowering"):
+        super().__init__(node)
+        self.perform = perform_function(node.op)
+        self.why = why
+
+    def run(self, ctx: Any) -> list:
+        values = [ctx.host(k) for k in range(len(self.node.inputs))]
+        with np.errstate(all="ignore"):
+            return self.perform(self.node, values)
+
+
+class ShapeStep(HostStep):
+    """Ops that only read shapes (Shape, Shape_i, SpecifyShape, Rebroadcast): their perform
+    runs on whatever the input is, device arrays included, with no copy."""
+
+    def run(self, ctx: Any) -> list:
+        return self.perform(self.node, [ctx.value(k) for k in range(len(self.node.inputs))])
+
+
+@functools.singledispatch
+def lower(op, node: Apply) -> Step | None:
+    """The step of `node`; None when its op has no CUDA lowering (the program runs it on the
+    host)."""
+    return None
+
+
+for _op in (Shape, Shape_i, SpecifyShape, Rebroadcast):
+    lower.register(_op, lambda op, node: ShapeStep(node, "shape arithmetic"))
+
+
+def output_shape(node: Apply, bcast: list[tuple[bool, ...]], shapes: list[tuple],
+                 all_shapes: list[tuple]) -> tuple:
+    """The output shape of an elementwise kernel (`shapes`: of its array operands) by Theano's
+    rule: only axes of static size 1 broadcast; a mismatch raises the reference's error
+    (`all_shapes`: of every node input)."""
+    out = []
+    for d in range(node.outputs[0].type.ndim):
+        sizes = {s[d] for s, b in zip(shapes, bcast) if not b[d]}
+        if len(sizes) > 1 or any(s[d] != 1 for s, b in zip(shapes, bcast) if b[d]):
+            stubs = [np.broadcast_to(np.empty((), "int8"), s) for s in all_shapes]
+            _check_runtime_broadcast(node, stubs)
+            raise ValueError(f"input shapes {all_shapes} do not broadcast together")
+        out.append(sizes.pop() if sizes else 1)
+    return tuple(out)
+
+
+class ElemwiseStep(Step):
+    """An Elemwise (or Composite) node as one kernel; arithmetic on host scalars (shape
+    arithmetic, mostly) stays on the host: a copy would cost more than the work."""
+
+    def __init__(self, node: Apply):
+        super().__init__(node)
+        self.kernel_ir, self.arrays = lower_elemwise(node)
+        self.kernel = compiled(self.kernel_ir, ElemwiseKernel)
+        self.perform = perform_function(node.op)
+        pattern = getattr(node.op, "inplace_pattern", ())
+        self.inplace = pattern[0][1] if pattern and len(node.outputs) == 1 else None
+
+    def run(self, ctx: Any) -> list:
+        node, kernel = self.node, self.kernel_ir
+        values = [ctx.value(i) for i in self.arrays]
+        if not any(isinstance(v, DeviceArray) or np.ndim(v) for v in values):
+            with np.errstate(all="ignore"):
+                return self.perform(node, [ctx.host(k) for k in range(len(node.inputs))])
+        inputs = [v if (o.is_scalar and not isinstance(v, DeviceArray)) else ctx.device(i)
+                  for v, o, i in zip(values, kernel.inputs, self.arrays)]
+        shape = output_shape(node, [o.bcast for o in kernel.inputs],
+                             [np.shape(v) for v in inputs],
+                             [np.shape(ctx.value(k)) for k in range(len(node.inputs))])
+        outputs = None
+        if self.inplace is not None and self.inplace in self.arrays:
+            target = inputs[self.arrays.index(self.inplace)]
+            out = kernel.outputs[0]
+            if (isinstance(target, DeviceArray) and target.shape == shape
+                    and target.dtype == np.dtype(out.dtype)):
+                outputs = [target]
+        if outputs is None:
+            outputs = [empty(shape, o.dtype, f"the output of {node.op}") for o in kernel.outputs]
+        self.kernel.run(inputs, outputs)
+        return outputs
+
+
+def _elemwise(op, node: Apply) -> Step | None:
+    try:
+        return ElemwiseStep(node)
+    except NotLowerable:
+        return None
+
+
+lower.register(Elemwise, _elemwise)
+
+
+class ReduceStep(Step):
+    """A CAReduce node: one reduction kernel (no axes: an elementwise cast)."""
+
+    def __init__(self, node: Apply):
+        super().__init__(node)
+        self.kernel_ir = lower_careduce(node)
+        self.kernel = compiled(self.kernel_ir, ReduceKernel)
+        self.perform = perform_function(node.op)
+
+    def run(self, ctx: Any) -> list:
+        x = ctx.device(0)
+        if self.kernel_ir.reduce_op in ("maximum", "minimum") and any(
+                x.shape[a] == 0 for a in self.kernel_ir.axes):
+            self.perform(self.node, [np.empty(x.shape, x.dtype)])  # raises numpy's error
+        shape = tuple(s for a, s in enumerate(x.shape) if a not in self.kernel_ir.axes)
+        out = empty(shape, self.kernel_ir.outputs[0].dtype, f"the output of {self.node.op}")
+        self.kernel.run(x, out)
+        return [out]
+
+
+def _careduce(op, node: Apply) -> Step | None:
+    try:
+        if lower_careduce(node).kind == "elemwise":  # no axes: numpy's astype
+            return _CastStep(node)
+        return ReduceStep(node)
+    except NotLowerable:
+        return None
+
+
+class _CastStep(ElemwiseStep):
+    def __init__(self, node: Apply):
+        Step.__init__(self, node)
+        self.kernel_ir, self.arrays = lower_careduce(node), [0]
+        self.kernel = compiled(self.kernel_ir, ElemwiseKernel)
+        self.perform = perform_function(node.op)
+        self.inplace = None
+
+
+lower.register(CAReduce, _careduce)
+
+
+class FusedReduceStep(Step):
+    """A FusedReduce (a Composite folded by a CAReduce): the map into a temporary, then the
+    reduction (one pass each; fusing them into one kernel is left to do)."""
+
+    def __init__(self, node: Apply):
+        super().__init__(node)
+        op = node.op
+        self.elem = ElemwiseStep(Elemwise(op.scalar_op).make_node(*node.inputs))
+        temp = self.elem.node.outputs[0]
+        self.reduce = ReduceStep(op.reduce.make_node(temp))
+
+    def run(self, ctx: Any) -> list:
+        (temp,) = self.elem.run(ctx)
+        return self.reduce.run(SimpleNamespace(device=lambda k: temp))
+
+
+def _fused_reduce_lowering() -> None:
+    try:
+        from symgraph.ops.composite import FusedReduce
+    except ImportError:
+        return
+
+    @lower.register(FusedReduce)
+    def _(op, node: Apply) -> Step | None:
+        try:
+            return FusedReduceStep(node)
+        except NotLowerable:
+            return None
+
+
+_fused_reduce_lowering()
+
+
+class DimShuffleStep(Step):
+    """A view: transposed strides, dropped and inserted axes of size 1 (no copy, no kernel).
+    A host scalar stays a host scalar (kernels take it by value); a host array is viewed on
+    the device, where its readers are (its copy is made once per call and shared)."""
+
+    def __init__(self, node: Apply):
+        super().__init__(node)
+        self.op = node.op
+
+    def run(self, ctx: Any) -> list:
+        x = ctx.value(0)
+        if not isinstance(x, DeviceArray):
+            if np.size(x) <= 1:
+                return self.perform_host(x)
+            x = ctx.device(0)
+        op = self.op
+        shape, strides = [], []
+        for d in op.new_order:
+            shape.append(1 if d == "x" else x.shape[d])
+            strides.append(0 if d == "x" else x.strides[d])
+        return [x.view(tuple(shape), tuple(strides))]
+
+    def perform_host(self, x) -> list:
+        return self.node.op.perform(self.node, [np.asarray(x)])
+
+
+lower.register(DimShuffle, lambda op, node: DimShuffleStep(node))
+
+
+class ReshapeStep(Step):
+    """A view of a C-contiguous array (else a contiguous copy first, on the device)."""
+
+    def run(self, ctx: Any) -> list:
+        x = ctx.value(0)
+        if not isinstance(x, DeviceArray):
+            return self.node.op.perform(self.node, [x, ctx.host(1)])
+        new = tuple(int(s) for s in ctx.host(1))
+        if len(new) != self.node.op.ndim or np.prod(new, dtype=np.int64) != x.size:
+            self.node.op.perform(self.node, [np.empty(x.shape, x.dtype), np.asarray(new)])
+        return [contiguous(x).reshape(new)]
+
+
+lower.register(Reshape, lambda op, node: ReshapeStep(node))
