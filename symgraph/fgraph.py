@@ -43,14 +43,21 @@ class FunctionGraph:
         features: Sequence[Any] = (),
     ):
         if clone:
-            outputs, memo = clone_replace(list(outputs), {i: i.clone() for i in inputs})
+            # copy_inputs: nodes that read only shared variables or constants are copied too,
+            # so rewrites never change the user's graph
+            outputs, memo = clone_replace(
+                list(outputs), {i: i.clone() for i in inputs}, copy_inputs=True
+            )
             inputs = [memo[i] for i in inputs]
             self.memo = memo
         else:
             self.memo = {}
         self.inputs: list[Variable] = list(inputs)
         self.outputs: list[Variable] = list(outputs)
-        self.clients: dict[Variable, list[tuple[Apply | str, int]]] = {}
+        # clients[v]: the (node, input position) pairs reading v, as keys of an ordered dict
+        # (O(1) removal, so rewriting stays linear in the graph size)
+        self.clients: dict[Variable, dict[tuple[Apply | str, int], None]] = {}
+        self._input_set: set[Variable] = set(self.inputs)
         self.apply_nodes: set[Apply] = set()
         self.variables: set[Variable] = set()
         self.features: list[Any] = []
@@ -61,7 +68,7 @@ class FunctionGraph:
             self._import_node(node, "init")
         for i, out in enumerate(self.outputs):
             self._add_variable(out)
-            self.clients[out].append((OUTPUT, i))
+            self.clients[out][(OUTPUT, i)] = None
         for f in features:
             self.attach_feature(f)
 
@@ -69,7 +76,7 @@ class FunctionGraph:
     def _add_variable(self, v: Variable) -> None:
         if v not in self.variables:
             self.variables.add(v)
-            self.clients.setdefault(v, [])
+            self.clients.setdefault(v, {})
 
     def _import_node(self, node: Apply, reason: str) -> None:
         if node in self.apply_nodes:
@@ -83,7 +90,7 @@ class FunctionGraph:
             self._add_variable(inp)
         self.apply_nodes.add(node)
         for i, inp in enumerate(node.inputs):
-            self.clients[inp].append((node, i))
+            self.clients[inp][(node, i)] = None
         for out in node.outputs:
             self._add_variable(out)
         self._order = None
@@ -91,28 +98,30 @@ class FunctionGraph:
             getattr(f, "on_import", _noop)(self, node, reason)
 
     def _prune_if_unused(self, v: Variable, reason: str) -> None:
-        node = v.owner
-        if node is None or node not in self.apply_nodes:
-            return
-        if any(self.clients.get(o) for o in node.outputs):
-            return
-        self.apply_nodes.discard(node)
-        self._order = None
-        for out in node.outputs:
-            self.variables.discard(out)
-            self.clients.pop(out, None)
-        for f in self.features:
-            getattr(f, "on_prune", _noop)(self, node, reason)
-        for i, inp in enumerate(node.inputs):
-            clients = self.clients.get(inp)
-            if clients is not None:
-                clients.remove((node, i))
-                if not clients and inp not in self.inputs:
-                    if inp.owner is not None:
-                        self._prune_if_unused(inp, reason)
-                    else:
-                        self.variables.discard(inp)
-                        self.clients.pop(inp, None)
+        stack = [v]  # iterative: pruning a long chain must not hit the recursion limit
+        while stack:
+            node = stack.pop().owner
+            if node is None or node not in self.apply_nodes:
+                continue
+            if any(self.clients.get(o) for o in node.outputs):
+                continue
+            self.apply_nodes.discard(node)
+            self._order = None
+            for out in node.outputs:
+                self.variables.discard(out)
+                self.clients.pop(out, None)
+            for f in self.features:
+                getattr(f, "on_prune", _noop)(self, node, reason)
+            for i, inp in enumerate(node.inputs):
+                clients = self.clients.get(inp)
+                if clients is not None:
+                    clients.pop((node, i), None)
+                    if not clients and inp not in self._input_set:
+                        if inp.owner is not None:
+                            stack.append(inp)
+                        else:
+                            self.variables.discard(inp)
+                            self.clients.pop(inp, None)
 
     def change_input(self, client: Apply | str, i: int, new: Variable, reason: str = "") -> None:
         """Make input `i` of `client` (or output `i` when client is 'output') be `new`."""
@@ -127,12 +136,12 @@ class FunctionGraph:
         if new.owner is not None:
             self._import_node(new.owner, reason)
         self._add_variable(new)
-        self.clients[new].append((client, i))
-        self.clients[old].remove((client, i))
+        self.clients[new][(client, i)] = None
+        del self.clients[old][(client, i)]
         self._order = None
         for f in self.features:
             getattr(f, "on_change_input", _noop)(self, client, i, old, new, reason)
-        if not self.clients[old] and old not in self.inputs:
+        if not self.clients[old] and old not in self._input_set:
             self._prune_if_unused(old, reason)
             if old.owner is None:
                 self.variables.discard(old)
@@ -161,8 +170,17 @@ class FunctionGraph:
     # --- queries ---
     def toposort(self) -> list[Apply]:
         if self._order is None:
-            self._order = toposort(self.outputs)
+            extra = self.orderings()
+            self._order = _ordered_toposort(self.outputs, extra) if extra else toposort(self.outputs)
         return self._order
+
+    def orderings(self) -> dict[Apply, list[Apply]]:
+        """Extra 'runs after' constraints from features (in-place safety): node -> earlier nodes."""
+        out: dict[Apply, list[Apply]] = {}
+        for f in self.features:
+            for node, before in getattr(f, "orderings", _no_orderings)(self).items():
+                out.setdefault(node, []).extend(before)
+        return out
 
     def attach_feature(self, feature: Any) -> None:
         self.features.append(feature)
@@ -177,6 +195,36 @@ class FunctionGraph:
 
 def _noop(*args, **kwargs) -> None:
     return None
+
+
+def _no_orderings(fg: FunctionGraph) -> dict:
+    return {}
+
+
+def _ordered_toposort(outputs: Sequence[Variable], extra: dict[Apply, list[Apply]]) -> list[Apply]:
+    """toposort where node n also comes after every node in extra[n]."""
+    order: list[Apply] = []
+    seen: set[Apply] = set()
+    for out in outputs:
+        if out.owner is None or out.owner in seen:
+            continue
+        seen.add(out.owner)
+        stack = [(out.owner, iter(_before(out.owner, extra)))]
+        while stack:
+            node, it = stack[-1]
+            for dep in it:
+                if dep not in seen:
+                    seen.add(dep)
+                    stack.append((dep, iter(_before(dep, extra))))
+                    break
+            else:
+                stack.pop()
+                order.append(node)
+    return order
+
+
+def _before(node: Apply, extra: dict[Apply, list[Apply]]) -> list[Apply]:
+    return [v.owner for v in node.inputs if v.owner is not None] + extra.get(node, [])
 
 
 class MissingInputError(ValueError):

@@ -194,6 +194,10 @@ def function(
     shareds = [v for v in shareds if v not in in_vars]
     _check_missing(in_vars, shareds, everything)
     fg = FunctionGraph(in_vars + shareds, everything)
+    # output position -> input position of each update: the in-place pass may let an update
+    # overwrite its shared variable's buffer (Theano's fgraph.update_mapping)
+    position = {v: len(in_vars) + k for k, v in enumerate(shareds)}
+    fg.update_mapping = {len(out_vars) + k: position[v] for k, (v, _) in enumerate(update_pairs)}
     the_mode = get_mode(mode)
     return Function(
         spec,
@@ -307,8 +311,6 @@ class Function:
         name,
         profile,
     ):
-        from symgraph.codegen import get_backend
-
         self._spec = spec
         self.name = name
         self.inputs = ins
@@ -322,7 +324,7 @@ class Function:
         self._update_targets = [self._storages[update_index[v]] for v in updated]
         self.maker = FunctionMaker(fg, mode, ins, outs)
         self.maker.optimize()
-        self.program = get_backend(mode.backend).compile(fg, name=name, profile=profile)
+        self.program = mode.link(fg, name=name, profile=profile)
         self._copy_outputs = [not o.borrow for o in outs]
         self._filters = [
             (
@@ -440,6 +442,4 @@ class FunctionMaker:
         self.outputs = outputs
 
     def optimize(self) -> None:
-        from symgraph.opt.pipeline import optimize
-
-        optimize(self.fgraph, self.mode.pass_names())
+        self.mode.optimize(self.fgraph)

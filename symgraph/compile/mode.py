@@ -89,6 +89,16 @@ class Mode:
         names = [n for n in base if n not in self.excluded]
         return names + [n for n in self.included if n not in names and n not in self.excluded]
 
+    def optimize(self, fg):
+        """Run this mode's rewrite passes on `fg`, in pipeline order (FunctionMaker calls it)."""
+        return pipeline.optimize(fg, self.pass_names())
+
+    def link(self, fg, name: str | None = None, profile=None):
+        """Compile the rewritten `fg` with this mode's backend into a program."""
+        from symgraph.codegen import get_backend
+
+        return get_backend(self.backend).compile(fg, name=name, profile=profile)
+
     def _clone(self, **changes) -> Mode:
         new = object.__new__(type(self))
         new.__dict__.update(self.__dict__)
@@ -117,6 +127,23 @@ FAST_COMPILE = Mode(linker="py", optimizer="fast_compile")
 PRESETS: dict[str, Mode] = {"FAST_RUN": FAST_RUN, "FAST_COMPILE": FAST_COMPILE}
 
 
+def _debug_mode() -> Mode:
+    from symgraph.compile.debugmode import DebugMode
+
+    return DebugMode()
+
+
+def _nan_guard_mode() -> Mode:
+    from symgraph.compile.nanguardmode import NanGuardMode
+
+    return NanGuardMode(nan_is_error=True, inf_is_error=True, big_is_error=True)
+
+
+# mode names (as in Theano) whose classes import this module: built on first use
+CHECK_MODES = {"DebugMode": _debug_mode, "DEBUG_MODE": _debug_mode,
+               "NanGuardMode": _nan_guard_mode}
+
+
 def get_mode(mode) -> Mode:
     """A Mode from None (config.mode), a preset name ('FAST_RUN', 'FAST_COMPILE') or a Mode."""
     if mode is None:
@@ -126,13 +153,17 @@ def get_mode(mode) -> Mode:
     if isinstance(mode, str):
         if mode in PRESETS:
             return PRESETS[mode]
+        if mode in CHECK_MODES:
+            return CHECK_MODES[mode]()
         if mode in LINKERS:
             return Mode(linker=mode)
         from symgraph.codegen import BACKENDS
 
         if mode in BACKENDS:
             return Mode(backend=mode)
-    raise ValueError(f"unknown mode {mode!r}; use a Mode or one of {sorted(PRESETS)}")
+    raise ValueError(
+        f"unknown mode {mode!r}; use a Mode or one of {sorted(PRESETS) + sorted(CHECK_MODES)}"
+    )
 
 
 def get_default_mode() -> Mode:

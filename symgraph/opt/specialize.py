@@ -1,0 +1,114 @@
+"""specialize: cheaper forms for the machine. Powers with small constant exponents become
+sqr / sqrt / reciprocal, a product plus a scaled sum becomes one BLAS call (gemm / gemv),
+and the sum of an elementwise product of vectors becomes a dot."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+
+from symgraph.fgraph import FunctionGraph
+from symgraph.graph import Variable
+from symgraph.ops import scalar as s
+from symgraph.ops.reduce import CAReduce
+from symgraph.opt.canonicalize import RULES as CANONICAL
+from symgraph.opt.constant_fold import RULES as FOLD
+from symgraph.opt.engine import equilibrium
+from symgraph.opt.facts import fill, typed_constant, up
+from symgraph.opt.pattern import P, Rules, const, many, var
+from symgraph.types import FLOAT_DTYPES
+
+DOT = "symgraph.ops.blas:Dot"
+x, y, a, b, z = var("x"), var("y"), var("a"), var("b"), var("z")
+m = s.m  # symgraph.ops.math, imported lazily
+
+
+def _reciprocal(x: Variable, out: Variable) -> Variable | None:
+    """x**-1 -> 1/x for floats (numpy refuses negative integer powers of integers)."""
+    if out.dtype not in FLOAT_DTYPES:
+        return None
+    return m.true_div(typed_constant(1, out), up(x, out))
+
+
+def _scalar(v: Variable) -> Variable | None:
+    """A tensor of static shape (1, ..., 1) as a 0-d tensor (gemm's alpha)."""
+    from symgraph.ops.shape import dimshuffle
+
+    if any(n != 1 for n in v.type.shape):
+        return None
+    return dimshuffle(v, ()) if v.ndim else v
+
+
+def _gemm(z: Variable, alpha, a: Variable, b: Variable, out: Variable) -> Variable | None:
+    """z + alpha * dot(a, b) as gemm / gemv when every piece has out's dtype and z its shape."""
+    from symgraph.ops.gemm import gemm_no_inplace, gemv_no_inplace
+    from symgraph.ops.shape import transpose
+
+    if alpha is None:
+        return None
+    if isinstance(alpha, Variable):
+        alpha = _scalar(alpha)
+        if alpha is None or not np.can_cast(alpha.dtype, out.dtype, "safe"):
+            return None
+        alpha = up(alpha, out)  # the product upcast alpha to out's dtype anyway
+    if out.dtype not in FLOAT_DTYPES or any(v.dtype != out.dtype for v in (z, a, b)):
+        return None
+    if z.type.broadcastable != out.type.broadcastable or z.ndim != out.ndim:
+        return None
+    if a.ndim == 2 and b.ndim == 2:
+        return gemm_no_inplace(z, alpha, a, b, 1.0)
+    if a.ndim == 2 and b.ndim == 1:
+        return gemv_no_inplace(z, alpha, a, b, 1.0)
+    if a.ndim == 1 and b.ndim == 2:
+        return gemv_no_inplace(z, alpha, transpose(b), a, 1.0)
+    return None
+
+
+def _negated(alpha: Variable) -> Variable | None:
+    alpha = _scalar(alpha)
+    return None if alpha is None else m.neg(alpha)
+
+
+def _dot_of_product(x: Variable, y: Variable, out: Variable) -> Variable | None:
+    """sum(x * y) over a vector -> dot(x, y) (one BLAS call, no temporary)."""
+    from symgraph.ops.blas import Dot
+
+    if x.ndim != 1 or x.type.broadcastable != (False,) or y.type.broadcastable != (False,):
+        return None
+    if out.dtype not in FLOAT_DTYPES or x.dtype != out.dtype or y.dtype != out.dtype:
+        return None
+    return Dot()(x, y)
+
+
+def _total_sum(op: CAReduce) -> bool:
+    return op.scalar_op.name == "add" and op.dtype is None
+
+
+# fmt: off
+RULES = Rules("specialize", [
+    (P(s.pow, x, const(2), name="out"), lambda x, out: m.sqr(up(x, out))),  # x**2 -> sqr(x)
+    (P(s.pow, x, const(0.5), name="out"),
+     lambda x, out: up(m.sqrt(up(x, out)), out)),  # x**0.5 -> sqrt(x)
+    (P(s.pow, x, const(1), name="out"), lambda x, out: up(x, out)),  # x**1 -> x
+    (P(s.pow, x, const(0), name="out"),
+     lambda x, out: fill(x, typed_constant(1, out))),  # x**0 -> 1
+    (P(s.pow, x, const(-1), name="out"), lambda x, out: _reciprocal(x, out)),  # x**-1 -> 1/x
+    (P(s.add, [P(DOT, a, b), many("z")], name="out"),
+     lambda z, a, b, out: _gemm(z, 1.0, a, b, out)),  # z + dot(a, b) -> gemm(z, 1, a, b, 1)
+    (P(s.add, [P(s.mul, [P(DOT, a, b), many("alpha")]), many("z")], name="out"),
+     lambda z, alpha, a, b, out: _gemm(z, alpha, a, b, out)),  # z + alpha*dot(a, b) -> gemm
+    (P(s.sub, z, P(DOT, a, b), name="out"),
+     lambda z, a, b, out: _gemm(z, -1.0, a, b, out)),  # z - dot(a, b) -> gemm(z, -1, a, b, 1)
+    (P(s.sub, z, P(s.mul, [P(DOT, a, b), many("k")]), name="out"),
+     lambda z, k, a, b, out: _gemm(z, _negated(k), a, b, out)),  # z - k*dot(a, b) -> gemm
+    (P(CAReduce, P(s.mul, [x, y]), name="out", where=_total_sum),
+     lambda x, y, out: _dot_of_product(x, y, out)),  # sum(x*y) -> dot(x, y) for vectors
+])
+# fmt: on
+
+
+def specialize(fg: FunctionGraph) -> Counter:
+    """Machine-friendly forms (canonical forms and constant folding kept on the way)."""
+    hits = equilibrium(fg, [RULES], "specialize", followup=[CANONICAL, FOLD])
+    return hits

@@ -1,0 +1,75 @@
+"""specialize: sqr / sqrt / reciprocal for small powers, gemm / gemv, dot for sum(x*y)."""
+
+import numpy as np
+
+import symgraph as sg
+import symgraph.tensor as T
+from tests.opt.rewrite_util import compiled, ops, rewritten, scalar_ops
+
+SPEC = ["merge", "constant_fold", "canonicalize", "specialize"]
+
+
+def test_small_constant_powers():
+    x = T.dvector("x")
+    assert scalar_ops(rewritten(x**2, SPEC)) == ["sqr"]
+    assert scalar_ops(rewritten(x**0.5, SPEC)) == ["sqrt"]
+    assert scalar_ops(rewritten(x**-1, SPEC)) == ["true_div"]
+    assert ops(rewritten(x**1, SPEC)) == []
+    v = np.array([0.5, 4.0, 9.0])
+    f = compiled([x], [x**2, x**0.5, x**-1, x**0])
+    for got, ref in zip(f(v), [v**2, v**0.5, v**-1.0, v**0]):
+        np.testing.assert_allclose(got, ref)
+
+
+def test_integer_powers_keep_integer_semantics():
+    i = T.bvector("i")
+    assert scalar_ops(rewritten(i**2, SPEC)) == ["sqr"]
+    assert "pow" in scalar_ops(rewritten(i**-1, SPEC))  # numpy refuses it at run time
+    v = np.array([100, -3], dtype="int8")
+    np.testing.assert_array_equal(compiled([i], i**2)(v), v**2)  # int8 wraps around the same
+
+
+def test_dot_plus_scaled_matrix_is_gemm():
+    z, a, b = T.dmatrices("z", "a", "b")
+    lr = T.dscalar("lr")
+    out = z - lr * T.dot(a, b)
+    fg = rewritten(out, SPEC)
+    assert ops(fg) == ["Elemwise{neg}", "Gemm{no_inplace}"]
+    rng = np.random.default_rng(0)
+    zv, av, bv = rng.normal(size=(3, 2)), rng.normal(size=(3, 4)), rng.normal(size=(4, 2))
+    np.testing.assert_allclose(compiled([z, a, b, lr], out)(zv, av, bv, 0.1), zv - 0.1 * av @ bv)
+    assert "Gemm{no_inplace}" in ops(rewritten(z + T.dot(a, b), SPEC))
+
+
+def test_matrix_vector_product_plus_vector_is_gemv():
+    a = T.dmatrix("a")
+    x, z = T.dvectors("x", "z")
+    out = z + 2.0 * T.dot(a, x)
+    assert "Gemv{no_inplace}" in ops(rewritten(out, SPEC))
+    assert "Gemv{no_inplace}" in ops(rewritten(z + T.dot(x, a), SPEC))
+    rng = np.random.default_rng(1)
+    av, xv, zv = rng.normal(size=(3, 4)), rng.normal(size=4), rng.normal(size=3)
+    np.testing.assert_allclose(compiled([a, x, z], out)(av, xv, zv), zv + 2 * av @ xv)
+
+
+def test_no_gemm_when_the_sum_broadcasts_or_dtypes_differ():
+    a, b = T.dmatrices("a", "b")
+    row = T.drow("row")
+    assert "Gemm{no_inplace}" not in ops(rewritten(row + T.dot(a, b), SPEC))
+    f32 = T.fmatrix("f32")
+    assert "Gemm{no_inplace}" not in ops(rewritten(f32 + T.dot(a, b), SPEC))
+
+
+def test_sum_of_a_vector_product_is_a_dot():
+    x, y = T.dvectors("x", "y")
+    out = (x * y).sum()
+    assert ops(rewritten(out, SPEC)) == ["Dot"]
+    np.testing.assert_allclose(compiled([x, y], out)([1.0, 2.0], [3.0, 4.0]), 11.0)
+    m = T.dmatrix("m")
+    assert "Dot" not in ops(rewritten((m * m).sum(), SPEC))
+
+
+def test_specialize_runs_in_fast_run_only():
+    x = T.dvector("x")
+    f = sg.function([x], x**2, mode="FAST_COMPILE")
+    assert "sqr" not in str(ops(f))
