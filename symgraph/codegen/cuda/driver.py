@@ -85,11 +85,13 @@ class Driver:
         self.copies: Counter = Counter()
 
     def _close(self) -> None:
+        # The context stays current: device arrays still referenced (shared variables) are
+        # freed after atexit handlers run, and pycuda aborts the process if no context is
+        # active then. The driver reclaims everything when the process ends.
         try:
             self.stream.synchronize()
             self.pool.free_held()
-            self.context.pop()
-        except Exception:  # the process is ending; the driver frees what is left
+        except Exception:
             pass
 
     # --- memory ---------------------------------------------------------------------------
