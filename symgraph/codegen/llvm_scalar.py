@@ -19,6 +19,7 @@ import llvmlite.ir as ir
 
 from symgraph.codegen.kernel import NotLowerable
 from symgraph.codegen.llvm_math import FASTMATH_FLAGS, VECTOR_MATH
+from symgraph.types import ALL_DTYPES
 
 Emitter = Callable[[ir.IRBuilder, list, str, str], ir.Value]
 
@@ -399,20 +400,7 @@ LLVM_SCALAR: dict[str, Emitter] = {
 # fmt: on
 for _name in VECTOR_MATH:
     LLVM_SCALAR[_name] = _vector_math(_name)
-for _dtype in (
-    "bool",
-    "int8",
-    "int16",
-    "int32",
-    "int64",
-    "uint8",
-    "uint16",
-    "uint32",
-    "uint64",
-    "float16",
-    "float32",
-    "float64",
-):
+for _dtype in (d for d in ALL_DTYPES if not d.startswith("complex")):
     LLVM_SCALAR[f"cast_{_dtype}"] = _cast_to(_dtype)
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.special as sps
 
-from symgraph.types import upcast, upgrade_to_float
+from symgraph.types import ALL_DTYPES, upcast, upgrade_to_float
 
 
 class _LazyMath:
@@ -201,22 +201,7 @@ def _cast_impl(dtype: str) -> Callable:
 
 
 CASTS: dict[str, ScalarOp] = {}
-for _dtype in (
-    "bool",
-    "int8",
-    "int16",
-    "int32",
-    "int64",
-    "uint8",
-    "uint16",
-    "uint32",
-    "uint64",
-    "float16",
-    "float32",
-    "float64",
-    "complex64",
-    "complex128",
-):
+for _dtype in ALL_DTYPES:
     CASTS[_dtype] = _def(
         f"cast_{_dtype}", 1, _cast_impl(_dtype), "upcast", grad=lambda i, o, g: [g]
     )
