@@ -117,29 +117,32 @@ def nesterov_momentum(loss_or_grads, params, learning_rate, momentum=0.9) -> Ord
     return apply_nesterov_momentum(sgd(loss_or_grads, params, learning_rate), params, momentum)
 
 
-def adagrad(loss_or_grads, params, learning_rate=1.0, epsilon=1e-6) -> OrderedDict:
-    """Adagrad: steps scaled by the root of the sum of past squared gradients."""
+def _root_scaled(loss_or_grads, params, learning_rate, epsilon, accumulate) -> OrderedDict:
+    """param -= lr * g / sqrt(accu + eps), with accu := accumulate(accu, g**2, dtype)."""
     updates = OrderedDict()
     for p, g in zip(params, get_or_compute_grads(loss_or_grads, params)):
         accu = _state_like(p, "accu")
-        accu_new = accu + g**2
+        accu_new = accumulate(accu, g**2, p.dtype)
         updates[accu] = _fit(accu_new, p)
         step = _const(learning_rate, p.dtype) * g / M.sqrt(accu_new + _const(epsilon, p.dtype))
         updates[p] = _fit(p - step, p)
     return updates
+
+
+def adagrad(loss_or_grads, params, learning_rate=1.0, epsilon=1e-6) -> OrderedDict:
+    """Adagrad: steps scaled by the root of the sum of past squared gradients."""
+    return _root_scaled(loss_or_grads, params, learning_rate, epsilon,
+                        lambda accu, g2, dtype: accu + g2)
 
 
 def rmsprop(loss_or_grads, params, learning_rate=1.0, rho=0.9, epsilon=1e-6) -> OrderedDict:
     """RMSProp: steps scaled by a running average of squared gradients."""
-    updates = OrderedDict()
-    for p, g in zip(params, get_or_compute_grads(loss_or_grads, params)):
-        accu = _state_like(p, "accu")
-        r = _const(rho, p.dtype)
-        accu_new = r * accu + (1 - r) * g**2
-        updates[accu] = _fit(accu_new, p)
-        step = _const(learning_rate, p.dtype) * g / M.sqrt(accu_new + _const(epsilon, p.dtype))
-        updates[p] = _fit(p - step, p)
-    return updates
+
+    def average(accu, g2, dtype):
+        r = _const(rho, dtype)
+        return r * accu + (1 - r) * g2
+
+    return _root_scaled(loss_or_grads, params, learning_rate, epsilon, average)
 
 
 def adadelta(loss_or_grads, params, learning_rate=1.0, rho=0.95, epsilon=1e-6) -> OrderedDict:
