@@ -35,7 +35,7 @@ from symgraph.codegen.llvm_scalar import constant, emit_cast, emit_scalar, is_fl
 
 I64 = ir.IntType(64)
 I8P = ir.IntType(8).as_pointer()
-RENDERER_VERSION = "1"
+RENDERER_VERSION = "2"
 REDUCE_CHUNK = 1024  # float sums add blocks of this many elements, then the blocks (accuracy)
 
 

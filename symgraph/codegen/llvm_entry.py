@@ -206,9 +206,15 @@ def render_entry(module: ir.Module, kernel: Kernel) -> None:
     ok = true
     for k in range(nops):
         obj = b.load(b.gep(args, [ir.Constant(I64, k)]), name=f"op{k}")
+        # The type is checked before any ndarray field is read: an operand may be a small
+        # object (a Python float, a numpy scalar) whose memory ends before those fields.
+        require(
+            b.icmp_unsigned("==", f.at(obj, "ob_type", I8P), ndarray_type),
+            ret_bad_type,
+            f"is_ndarray{k}",
+        )
         rank = nd if (k < nin or kernel.kind == "elemwise") else nd - len(kernel.axes)
         descr = b.load(b.gep(self_items, [ir.Constant(I64, 1 + k)]))
-        ok = b.and_(ok, b.icmp_unsigned("==", f.at(obj, "ob_type", I8P), ndarray_type))
         ok = b.and_(ok, b.icmp_unsigned("==", f.at(obj, "descr", I8P), descr))
         ok = b.and_(ok, b.icmp_signed("==", f.at(obj, "nd", I32), ir.Constant(I32, rank)))
         objs.append(obj)

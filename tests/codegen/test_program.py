@@ -244,3 +244,36 @@ def test_inplace_gemm_writes_into_its_first_input():
     out = program([zv, xv, yv])[0]
     np.testing.assert_array_equal(out, np.full((2, 2), 1.0) + 2 * np.full((2, 2), 3.0))
     assert np.shares_memory(out, program.kernel_steps[0].buffers[0])  # z * 1's buffer
+
+
+def _object_at_end_of_a_page():
+    """A Python object (a float's header) whose memory ends where an unreadable page begins:
+    reading any field past its 16-byte header faults."""
+    import ctypes
+    import mmap
+
+    page = mmap.PAGESIZE
+    region = mmap.mmap(-1, 2 * page, prot=mmap.PROT_READ | mmap.PROT_WRITE)
+    base = ctypes.addressof(ctypes.c_char.from_buffer(region))
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    assert libc.mprotect(base + page, page, 0) == 0, ctypes.get_errno()
+    header = base + page - 16
+    ctypes.c_int64.from_address(header).value = 1 << 40  # never deallocated
+    ctypes.c_int64.from_address(header + 8).value = id(float)
+    return ctypes.cast(header, ctypes.py_object).value, region
+
+
+@pytest.mark.parametrize("backend", ["llvm", "c"])
+def test_entry_points_check_the_type_before_reading_ndarray_fields(backend):
+    # An operand that is not an ndarray (a float, a numpy scalar) may be smaller than an
+    # ndarray; the entry must not read its would-be data/descr/flags fields.
+    x = vector()
+    f = sg.function([x], x + 1, mode=Mode(backend=backend, optimizer=None))
+    (kernel,) = f.program.kernels
+    obj, region = _object_at_end_of_a_page()
+    out = np.empty(3)
+    assert kernel.call(obj, out) == 1
+    assert kernel.call(np.zeros(3), obj) == 1
+    assert kernel.call(np.zeros(3), out) == 0
+    del obj  # the region stays mapped: the object's refcount never reaches zero
