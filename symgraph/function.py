@@ -315,7 +315,6 @@ class Function:
         self.name = name
         self.inputs = ins
         self.outputs = outs
-        self.trust_input = trust_input
         self._single = single
         self._shareds = shareds
         self._storages = [v.container for v in shareds]
@@ -325,7 +324,6 @@ class Function:
         self.maker = FunctionMaker(fg, mode, ins, outs)
         self.maker.optimize()
         self.program = mode.link(fg, name=name, profile=profile)
-        self._copy_outputs = [not o.borrow for o in outs]
         self._filters = [
             (
                 i.variable.type.filter,
@@ -338,25 +336,50 @@ class Function:
         self._defaults = [i.value for i in ins]
         self._positions = {i.name: k for k, i in enumerate(ins) if i.name}
         self.profile = getattr(self.program, "profile", None)
+        self._copies = self._output_copies(fg)
+        self._trust_input = trust_input
+        self._build_call()
 
-    def __call__(self, *args, **kwargs):
-        values = self._bind(args, kwargs)
-        if not self.trust_input:
-            values = [
-                f(v, strict, down, var) for (f, strict, down, var), v in zip(self._filters, values)
-            ]
-        values += [s.value for s in self._storages]
-        results = self.program(values)
-        outputs = results[: self._n_out]
-        for storage, value in zip(self._update_targets, results[self._n_out :]):
-            storage.value = value
-        outputs = [
-            np.array(r) if copy and isinstance(r, np.ndarray) else r
-            for r, copy in zip(outputs, self._copy_outputs)
+    def _output_copies(self, fg: FunctionGraph) -> list[bool]:
+        """Per output: whether it is copied before it is returned (see compile/caller.py)."""
+        fresh = getattr(self.program, "fresh_outputs", None) or [False] * len(fg.outputs)
+        outputs = list(fg.outputs)
+        return [
+            not (out.borrow or (fresh[k] and outputs.count(outputs[k]) == 1))
+            for k, out in enumerate(self.outputs)
         ]
-        if self._single:
-            return outputs[0]
-        return outputs
+
+    def _build_call(self) -> None:
+        from symgraph.compile.caller import build_caller
+
+        self._call = build_caller(
+            self._filters,
+            self._storages,
+            self._update_targets,
+            self._copies,
+            self._single,
+            self._trust_input,
+            # the LLVM driver's generated `run` directly, sparing its __call__ frame
+            getattr(self.program, "run", self.program),
+            self._bind,
+        )
+
+    @property
+    def trust_input(self) -> bool:
+        """Skip the input checks (set it after compiling, as in Theano)."""
+        return self._trust_input
+
+    @trust_input.setter
+    def trust_input(self, value: bool) -> None:
+        self._trust_input = bool(value)
+        if hasattr(self, "_call"):
+            self._build_call()
+
+    # Python finds __call__ on the class and binds it through the descriptor protocol, so a
+    # property hands out the generated call directly: one Python frame less per call.
+    @property
+    def __call__(self):
+        return self._call
 
     def _bind(self, args, kwargs) -> list:
         n = len(self.inputs)

@@ -7,6 +7,7 @@ import pytest
 
 import symgraph as sg
 import symgraph.tensor as T
+from symgraph.compile.mode import Mode
 from symgraph.fgraph import MissingInputError
 from symgraph.function import UnusedInputError
 
@@ -201,3 +202,48 @@ def test_maker_fgraph_is_exposed():
     f = sg.function([x], T.exp(x), name="expo")
     assert f.name == "expo"
     assert len(f.maker.fgraph.toposort()) >= 1
+
+
+@pytest.mark.parametrize("backend", ["python", "llvm", "c"])
+def test_returned_arrays_are_never_overwritten_by_later_calls(backend):
+    # Outputs are returned without a copy when the program made them in its own buffers;
+    # a result the caller keeps must survive the next calls all the same.
+    x, y = T.dmatrix("x"), T.dmatrix("y")
+    f = sg.function([x, y], [T.exp(x) + y, T.sum(x * y, axis=0), T.dot(x, y)],
+                    mode=Mode(backend=backend))
+    a, b = np.random.default_rng(0).standard_normal((2, 4, 4))
+    kept = [f(a, b) for _ in range(3)]
+    f(a + 1, b - 1)
+    f(a + 2, b * 3)
+    for outs in kept:
+        for got, want in zip(outs, [np.exp(a) + b, (a * b).sum(0), a @ b]):
+            np.testing.assert_allclose(got, want)
+    assert all(o1 is not o2 for o1, o2 in zip(kept[0], kept[1]))
+
+
+@pytest.mark.parametrize("backend", ["python", "llvm"])
+def test_outputs_aliasing_inputs_or_shared_state_are_copies(backend):
+    x = T.dvector("x")
+    w = sg.shared(np.zeros(3), name="w")
+    mode = Mode(backend=backend)
+    identity = sg.function([x], [x, x.T, w], mode=mode)
+    v = np.arange(3.0)
+    outs = identity(v)
+    assert not any(np.shares_memory(o, v) or np.shares_memory(o, w.get_value(borrow=True))
+                   for o in outs)
+    step = sg.function([x], w + x, updates=[(w, w + x)], mode=mode)
+    out = step(v)
+    assert not np.shares_memory(out, w.get_value(borrow=True))
+    step(v)
+    np.testing.assert_array_equal(out, v)  # the update did not write into the returned array
+
+
+def test_trust_input_can_be_switched_after_compiling():
+    x = T.dvector("x")
+    f = sg.function([x], x * 2)
+    f.trust_input = True
+    np.testing.assert_array_equal(f(np.arange(3.0)), [0, 2, 4])
+    f.trust_input = False
+    np.testing.assert_array_equal(f([1, 2]), [2, 4])  # converted again
+    with pytest.raises(TypeError, match="'x'"):
+        f(np.zeros((2, 2)))

@@ -113,6 +113,7 @@ def _lowering(make: Callable[[Apply], Callable | None]):
         if call is None:
             return False
         fn, apply = emit.name("X", call), emit.name("N", node)
+        emit.fresh = not getattr(op, "inplace", False)  # a buffer of its own, or perform's
         args = ", ".join(ins)
         emit.lines += [
             "try:",

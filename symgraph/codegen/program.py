@@ -45,6 +45,9 @@ class Emit:
         self.globals: dict[str, Any] = {}
         self.uses: list[Variable] | None = None  # the node inputs read; None: all of them
         self.step: Any = None  # a kernel step (for stats and dumps)
+        # the outputs are arrays of the step's own buffers, never handed out twice while
+        # referenced elsewhere (so Function need not copy them)
+        self.fresh = False
 
     def name(self, prefix: str, value: Any) -> str:
         key = f"{prefix}{len(self.globals)}"
@@ -79,18 +82,40 @@ def _elemwise(node: Apply, kernel, arrays: list[int], ins, outs, emit) -> bool:
         ]
         emit.uses = [node.inputs[i] for i in arrays]
         return True
+    emit.fresh = True
     bufs = emit.name("B", step.buffers)
-    free = " and ".join(f"getrefcount({bufs}[{k}]) == 2" for k in range(len(outs)))
-    call_args = ", ".join(args + [f"{bufs}[{k}]" for k in range(len(outs))])
-    targets = ", ".join(outs)
-    emit.lines += [
-        f"if {free} and not {fast}({call_args}):",
-        f"    {targets} = {bufs}[0]" if len(outs) == 1 else f"    {targets} = {bufs}[:{len(outs)}]",
-        "else:",
-        f"    {targets} = {general}({', '.join(args)})",
-    ]
+    if len(outs) == 1:
+        emit.lines += _one_buffer_call(bufs, fast, general, args, outs[0])
+    else:
+        free = " and ".join(f"getrefcount({bufs}[{k}]) == 2" for k in range(len(outs)))
+        call_args = ", ".join(args + [f"{bufs}[{k}]" for k in range(len(outs))])
+        emit.lines += [
+            f"if {free} and not {fast}({call_args}):",
+            f"    {', '.join(outs)} = {bufs}[:{len(outs)}]",
+            "else:",
+            f"    {', '.join(outs)} = {general}({', '.join(args)})",
+        ]
     emit.uses = [node.inputs[i] for i in arrays]
     return True
+
+
+def _one_buffer_call(bufs: str, fast: str, general: str, args: list[str], out: str) -> list[str]:
+    """The fast path of a one-output kernel step: the current buffer, or its spare when the
+    caller still holds the current one (a result kept across calls: the two alternate), and
+    the kernel's entry point; the general path otherwise."""
+    return [
+        f"o = {bufs}[0]",
+        "if getrefcount(o) != 3:",  # held by the list, `o` and the argument: else by a caller
+        f"    o = {bufs}[1]",
+        "    if getrefcount(o) == 3:",
+        f"        {bufs}[1] = {bufs}[0]",
+        f"        {bufs}[0] = o",
+        f"if getrefcount(o) == 3 and not {fast}({', '.join(args + ['o'])}):",
+        f"    {out} = o",
+        "else:",
+        "    o = None",  # so that the general path sees the buffers free
+        f"    {out} = {general}({', '.join(args)})",
+    ]
 
 
 @lower.register
@@ -103,15 +128,10 @@ def _(op: CAReduce, node, ins, outs, emit) -> bool:
 
 def _reduce(node: Apply, kernel, arrays: list[int], ins, outs, emit) -> bool:
     step = emit.step = ReduceStep(node, kernel, arrays)
+    emit.fresh = True
     fast, general = emit.name("K", step.entry), emit.name("G", step.general)
     bufs = emit.name("B", step.buffers)
-    args = ", ".join(ins[i] for i in arrays)
-    emit.lines += [
-        f"if getrefcount({bufs}[0]) == 2 and not {fast}({args}, {bufs}[0]):",
-        f"    {outs[0]} = {bufs}[0]",
-        "else:",
-        f"    {outs[0]} = {general}({args})",
-    ]
+    emit.lines += _one_buffer_call(bufs, fast, general, [ins[i] for i in arrays], outs[0])
     emit.uses = [node.inputs[i] for i in arrays]
     return True
 
@@ -168,6 +188,7 @@ class LLVMProgram:
         self.fallbacks: list[Apply] = []
         self.steps: list[tuple[Apply, str]] = []
         self.kernel_steps: list = []
+        fresh: set[Variable] = set()
 
         def ref(v: Variable) -> str:
             if v not in names:
@@ -217,9 +238,12 @@ class LLVMProgram:
                 lines = ["_t = _perf()", *lines, f"_prof_node({len(self.steps)}, _t)"]
             body += lines
             self.steps.append((node, "native" if native else "fallback"))
+            if emit.fresh:
+                fresh.update(node.outputs)
             if emit.step is not None:
                 self.kernel_steps.append(emit.step)
         outputs = ", ".join(ref(v) for v in fg.outputs)
+        self.fresh_outputs = [v in fresh for v in fg.outputs]
         inputs = ", ".join(names[v] for v in fg.inputs)
         lines = ["def run(values):"]
         if fg.inputs:

@@ -9,6 +9,7 @@ across the thread pool when the work is large.
 
 from __future__ import annotations
 
+import math
 import os
 import queue
 import sys
@@ -202,7 +203,7 @@ class ElemwiseStep(KernelStep):
         if outs is None:
             outs = [take_buffer(self.buffers, k, shape, dt) for k, dt in enumerate(self.out_dtypes)]
         self.check(
-            run_entry(self.entry, arrays + outs, int(np.prod(shape, dtype=np.int64))), arrays
+            run_entry(self.entry, arrays + outs, math.prod(shape)), arrays
         )
         return outs if len(outs) > 1 else outs[0]
 
@@ -219,7 +220,7 @@ class ReduceStep(KernelStep):
     def general(self, *arrays):
         arrays = [normalize(x, dt) for x, dt in zip(arrays, self.in_dtypes)]
         shape = self.shape(arrays)
-        size = int(np.prod(shape, dtype=np.int64))
+        size = math.prod(shape)
         if size >= PARALLEL_MIN:  # the kernel loops in the inputs' axis order
             arrays = [x if x.flags.c_contiguous else np.ascontiguousarray(x) for x in arrays]
         out_shape = tuple(s for a, s in enumerate(shape) if a not in self.axes)
