@@ -2,8 +2,9 @@
 buffers (Gemm / Gemv write into their first input when the op destroys it).
 
 Only numpy's BLAS is called: scipy ships a second OpenBLAS, and two OpenBLAS thread pools
-spinning against each other made a small training step 5x slower on a 2-core machine.
-Calling BLAS from the JIT (scipy.linalg.cython_blas function pointers) is the next step.
+spinning against each other made a small training step 5x slower on a 2-core machine. Dot is
+numpy's own product into a buffer; Gemm and Gemv call the same library's CBLAS functions
+(codegen/cblas.py), which apply alpha and beta in the product's single pass over z.
 Inputs of another dtype, rank or layout, and shape errors, go to the op's `perform` (the
 reference, whose errors name the shapes).
 """
@@ -14,6 +15,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from symgraph.codegen import cblas
 from symgraph.codegen.program_steps import take_buffer
 from symgraph.codegen.python import perform_function
 from symgraph.graph import Apply
@@ -47,21 +49,13 @@ def dot_call(node: Apply) -> Callable | None:
     return dot
 
 
-def _update(node: Apply, buffers: list, z, alpha, product, beta) -> np.ndarray:
-    """beta * z + alpha * product, in z itself when the op works in place, else in a buffer
-    (z is not read when beta is 0, as in BLAS)."""
-    alpha, beta = float(alpha), float(beta)
-    if node.op.inplace and z.flags.writeable:
-        target = z
-    else:
-        target = take_buffer(buffers, 0, z.shape, z.dtype)
+def _update(target: np.ndarray, alpha: float, product: np.ndarray, beta: float) -> np.ndarray:
+    """target <- beta * target + alpha * product, with numpy (target is not read when beta is
+    0, as in BLAS)."""
     if beta == 0:
         return np.multiply(product, alpha, out=target)
-    if beta == 1:
-        if target is not z:
-            np.copyto(target, z)
-    else:
-        np.multiply(z, beta, out=target)
+    if beta != 1:
+        np.multiply(target, beta, out=target)
     if alpha != 1:
         np.multiply(product, alpha, out=product)
     return np.add(target, product, out=target)
@@ -76,12 +70,23 @@ def _update_call(node: Apply, ranks: tuple[int, ...]) -> Callable | None:
     buffers: list = [None, None]
     products: list = [None, None]
 
+    blas = cblas.gemm if ranks[2] == 2 else cblas.gemv
+
     def call(z, alpha, x, y, beta):
         ok = _plain([z, x, y], dtype, ranks) and x.shape[1] == y.shape[0]
         if not ok or z.shape != x.shape[:1] + y.shape[1:]:
             return perform(node, [z, alpha, x, y, beta])[0]
+        alpha, beta = float(alpha), float(beta)
+        if node.op.inplace and z.flags.writeable:
+            target = z
+        else:
+            target = take_buffer(buffers, 0, z.shape, dtype)
+            if beta != 0:
+                np.copyto(target, z)
+        if blas(alpha, x, y, beta, target):  # one pass over z, in numpy's BLAS
+            return target
         product = np.dot(x, y, out=take_buffer(products, 0, z.shape, dtype))
-        return _update(node, buffers, z, alpha, product, beta)
+        return _update(target, alpha, product, beta)
 
     return call
 

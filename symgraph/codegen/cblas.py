@@ -1,0 +1,187 @@
+"""GEMM and GEMV with alpha and beta, straight into numpy's own BLAS.
+
+numpy computes ``x @ y`` but has no ``beta * z + alpha * x @ y``: spelled with ufuncs, a
+Gemm costs three extra passes over ``z`` (scale the product, scale ``z``, add). The BLAS
+under numpy does it in one, so this module calls it through ctypes, found in the process:
+numpy's wheels bundle OpenBLAS with 64-bit integers and prefixed CBLAS names
+(``scipy_cblas_sgemm64_``); other builds may export plain ``cblas_sgemm``. Using numpy's copy
+(not scipy's, which is a second OpenBLAS) keeps one BLAS thread pool in the process: two pools
+spinning after each other's calls slow both down (FACTS.md).
+
+A ctypes call costs a few microseconds, nothing next to a product worth calling BLAS for.
+``gemm`` / ``gemv`` return False when an operand's layout is not one BLAS takes (no unit
+stride, negative or unaligned strides), so the caller keeps numpy's path for those.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import glob
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
+DTYPES = {np.dtype("float32"): ("s", ctypes.c_float), np.dtype("float64"): ("d", ctypes.c_double)}
+
+
+@dataclass(frozen=True)
+class Library:
+    path: str
+    functions: dict  # (kind, dtype) -> ctypes function, kind "gemm" | "gemv"
+
+
+def _candidates() -> list[str]:
+    """Shared libraries that may hold numpy's BLAS: its bundled one first, then any BLAS
+    library already mapped into this process (a system numpy links one)."""
+    bundled = os.path.join(os.path.dirname(os.path.dirname(np.__file__)), "numpy.libs")
+    paths = sorted(glob.glob(os.path.join(bundled, "*openblas*.so*")))
+    try:
+        with open("/proc/self/maps") as maps:
+            mapped = {line.split()[-1] for line in maps if "blas" in line.lower() and "/" in line}
+        paths += sorted(p for p in mapped if p not in paths)
+    except OSError:
+        pass
+    return paths
+
+
+def _lp64_openblas(lib) -> bool:
+    """Whether `lib` is OpenBLAS built with 32-bit integers (what plain cblas_* take)."""
+    try:
+        config = lib.openblas_get_config
+    except AttributeError:
+        return False
+    config.restype = ctypes.c_char_p
+    return b"USE64BITINT" not in (config() or b"")
+
+
+def _bind(lib, prefix: str, suffix: str, index) -> dict | None:
+    functions = {}
+    for dtype, (letter, scalar) in DTYPES.items():
+        try:
+            gemm = getattr(lib, f"{prefix}{letter}gemm{suffix}")
+            gemv = getattr(lib, f"{prefix}{letter}gemv{suffix}")
+        except AttributeError:
+            return None
+        ptr = ctypes.c_void_p
+        gemm.argtypes = [ctypes.c_int] * 3 + [index] * 3 + [scalar, ptr, index, ptr, index,
+                                                             scalar, ptr, index]
+        gemv.argtypes = [ctypes.c_int] * 2 + [index] * 2 + [scalar, ptr, index, ptr, index,
+                                                            scalar, ptr, index]
+        gemm.restype = gemv.restype = None
+        functions["gemm", dtype] = gemm
+        functions["gemv", dtype] = gemv
+    return functions
+
+
+@functools.cache
+def library() -> Library | None:
+    """numpy's BLAS with its CBLAS functions, or None (then numpy's path is used)."""
+    if os.environ.get("SYMGRAPH_NO_CBLAS"):
+        return None
+    for path in _candidates():
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        spellings = [("scipy_cblas_", "64_", ctypes.c_int64), ("cblas_", "64_", ctypes.c_int64)]
+        if _lp64_openblas(lib):
+            spellings.append(("cblas_", "", ctypes.c_int32))
+        for prefix, suffix, index in spellings:
+            functions = _bind(lib, prefix, suffix, index)
+            if functions is not None and _works(functions):
+                return Library(path, functions)
+    return None
+
+
+def _works(functions: dict) -> bool:
+    """A small product through the found functions equals numpy's (guards the ABI guess)."""
+    a = np.arange(6, dtype="float64").reshape(2, 3)
+    b = np.arange(6, dtype="float64").reshape(3, 2) - 2
+    c = np.ones((2, 2))
+    _call_gemm(functions["gemm", np.dtype("float64")], 2.0, a, b, 0.5, c)
+    return bool(np.array_equal(c, 2.0 * a @ b + 0.5))
+
+
+def _layout(m: np.ndarray) -> tuple[int, int] | None:
+    """(transpose flag, leading dimension) describing matrix `m` to row-major CBLAS."""
+    rows, cols = m.shape
+    size = m.itemsize
+    s0, s1 = m.strides
+    if s0 % size or s1 % size or s0 < 0 or s1 < 0:
+        return None
+    s0, s1 = s0 // size, s1 // size
+    if (cols <= 1 or s1 == 1) and (rows <= 1 or s0 >= max(cols, 1)):
+        return NO_TRANS, s0 if rows > 1 else max(cols, 1)
+    if (rows <= 1 or s0 == 1) and (cols <= 1 or s1 >= max(rows, 1)):
+        return TRANS, s1 if cols > 1 else max(rows, 1)
+    return None
+
+
+def _call_gemm(fn, alpha, a, b, beta, c) -> bool:
+    if c.size == 0:
+        return True
+    if a.shape[1] == 0:  # zero-size operands may have any strides: no BLAS call needed
+        np.multiply(c, beta, out=c)
+        return True
+    lc = _layout(c)
+    if lc is not None and lc[0] == TRANS:  # a column-major c: compute c^T = b^T a^T
+        a, b, c = b.T, a.T, c.T
+        lc = _layout(c)
+    la, lb = _layout(a), _layout(b)
+    if la is None or lb is None or lc is None or lc[0] != NO_TRANS:
+        return False
+    (m, k), n = a.shape, b.shape[1]
+    fn(ROW_MAJOR, la[0], lb[0], m, n, k, alpha, a.ctypes.data, la[1], b.ctypes.data, lb[1],
+       beta, c.ctypes.data, lc[1])
+    return True
+
+
+def _plain(dtype, *arrays) -> bool:
+    return all(type(x) is np.ndarray and x.dtype == dtype and x.flags.aligned for x in arrays)
+
+
+def gemm(alpha, a: np.ndarray, b: np.ndarray, beta, c: np.ndarray) -> bool:
+    """c <- alpha * a @ b + beta * c for matrices of one BLAS dtype, in place (c writeable and
+    not overlapping a or b); False, with c untouched, when BLAS cannot take these operands."""
+    lib = library()
+    dtype = c.dtype
+    if lib is None or dtype not in DTYPES or not _plain(dtype, a, b, c):
+        return False
+    if a.ndim != 2 or b.ndim != 2 or c.ndim != 2 or not c.flags.writeable:
+        return False
+    if a.shape[1] != b.shape[0] or c.shape != (a.shape[0], b.shape[1]):
+        return False
+    if np.may_share_memory(c, a) or np.may_share_memory(c, b):
+        return False
+    return _call_gemm(lib.functions["gemm", dtype], alpha, a, b, beta, c)
+
+
+def gemv(alpha, a: np.ndarray, x: np.ndarray, beta, y: np.ndarray) -> bool:
+    """y <- alpha * a @ x + beta * y (a a matrix, x and y vectors), like `gemm`."""
+    lib = library()
+    dtype = y.dtype
+    if lib is None or dtype not in DTYPES or not _plain(dtype, a, x, y):
+        return False
+    if a.ndim != 2 or x.ndim != 1 or y.ndim != 1 or not y.flags.writeable:
+        return False
+    if a.shape[1] != x.shape[0] or y.shape[0] != a.shape[0]:
+        return False
+    if a.shape[1] == 0:  # BLAS returns early without scaling y by beta
+        return False
+    if np.may_share_memory(y, a) or np.may_share_memory(y, x):
+        return False
+    la = _layout(a)
+    incx, incy = x.strides[0] // x.itemsize, y.strides[0] // y.itemsize
+    if la is None or x.strides[0] % x.itemsize or y.strides[0] % y.itemsize:
+        return False
+    if (x.shape[0] > 1 and incx <= 0) or (y.shape[0] > 1 and incy <= 0):
+        return False
+    m, n = a.shape if la[0] == NO_TRANS else a.shape[::-1]  # the stored matrix's shape
+    if a.shape[0]:
+        lib.functions["gemv", dtype](ROW_MAJOR, la[0], m, n, alpha, a.ctypes.data, la[1],
+                                     x.ctypes.data, max(incx, 1), beta, y.ctypes.data,
+                                     max(incy, 1))
+    return True

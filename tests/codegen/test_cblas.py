@@ -1,0 +1,63 @@
+"""codegen/cblas.py: GEMM / GEMV with alpha and beta in numpy's BLAS, every layout."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from symgraph.codegen import cblas
+
+pytestmark = pytest.mark.skipif(cblas.library() is None,
+                                reason="numpy's BLAS exports no CBLAS functions found here")
+
+
+def _layouts(rows: int, cols: int, dtype, rng):
+    """The same matrix as C order, Fortran order, a strided slice and a transposed view."""
+    base = rng.standard_normal((rows, cols)).astype(dtype)
+    padded = np.zeros((rows, cols + 3), dtype)
+    padded[:, :cols] = base
+    return {"c": base.copy(), "f": np.asfortranarray(base), "slice": padded[:, :cols],
+            "t": np.ascontiguousarray(base.T).T}
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shape", [(5, 7, 3), (1, 4, 6), (6, 1, 2), (3, 5, 1), (4, 0, 2),
+                                   (0, 3, 2)])
+def test_gemm_matches_numpy_for_every_layout(dtype, shape):
+    m, k, n = shape
+    rng = np.random.default_rng(0)
+    tol = 1e-5 if dtype == "float32" else 1e-12
+    for (la, a), (lb, b), (lc, c0) in itertools.product(
+            _layouts(m, k, dtype, rng).items(), _layouts(k, n, dtype, rng).items(),
+            _layouts(m, n, dtype, rng).items()):
+        c = c0.copy(order="K") if lc != "slice" else c0
+        before = c.copy()
+        assert cblas.gemm(-0.5, a, b, 0.75, c), (la, lb, lc)
+        np.testing.assert_allclose(c, 0.75 * before - 0.5 * (a @ b), rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_gemv_matches_numpy_for_every_layout(dtype):
+    rng = np.random.default_rng(1)
+    tol = 1e-5 if dtype == "float32" else 1e-12
+    for m, k in [(5, 7), (1, 3), (4, 1)]:
+        for name, a in _layouts(m, k, dtype, rng).items():
+            x = rng.standard_normal(2 * k).astype(dtype)[::2]  # a strided vector
+            y = rng.standard_normal(m).astype(dtype)
+            want = 2.0 * (a @ x) + 0.5 * y
+            assert cblas.gemv(2.0, a, x, 0.5, y), name
+            np.testing.assert_allclose(y, want, rtol=tol, atol=tol)
+
+
+def test_operands_blas_cannot_take_are_refused_untouched():
+    a = np.ones((4, 4), "float32")
+    c = np.ones((4, 4), "float32")
+    assert not cblas.gemm(1.0, a[::2, ::2], a, 1.0, c[:2])  # no unit stride
+    assert not cblas.gemm(1.0, a[::-1], a, 1.0, c)  # negative stride
+    assert not cblas.gemm(1.0, a, a, 1.0, a)  # the output overlaps an input
+    assert not cblas.gemm(1.0, a.astype("int32"), a, 1.0, c)  # not one float dtype
+    assert not cblas.gemv(1.0, np.ones((3, 0), "float32"), np.ones(0, "float32"), 2.0,
+                          np.ones(3, "float32"))  # BLAS would skip scaling y
+    np.testing.assert_array_equal(c, 1)
