@@ -52,6 +52,34 @@ def test_logistic_regression_example():
     np.testing.assert_array_equal(predict(xs), 1 / (1 + np.exp(-xs @ wn - bn)) > 0.5)
 
 
+def test_logistic_regression_example_as_written_saturates_without_nans():
+    # The tutorial starts from w = randn(784): |x.w| reaches ~100, where 1 - sigmoid rounds to
+    # 0 and a literal log(1 - p_1) is -inf. The stabilizing rewrites compute the crossentropy
+    # as softplus terms, finite for every example, as Theano's do.
+    rng = np.random.default_rng(7)
+    N, feats = 400, 784
+    xs, ys = rng.normal(size=(N, feats)), rng.integers(size=N, low=0, high=2).astype("float64")
+    x, y = T.dmatrix("x"), T.dvector("y")
+    w = theano.shared(rng.normal(size=feats), name="w")
+    b = theano.shared(0.0, name="b")
+    p_1 = 1 / (1 + T.exp(-T.dot(x, w) - b))
+    xent = -y * T.log(p_1) - (1 - y) * T.log(1 - p_1)
+    cost = xent.mean() + 0.01 * (w**2).sum()
+    gw, gb = T.grad(cost, [w, b])
+    train = theano.function([x, y], [p_1 > 0.5, xent],
+                            updates=((w, w - 0.1 * gw), (b, b - 0.1 * gb)))
+    wn, bn = w.get_value(), b.get_value()
+    for _ in range(10):
+        _, err = train(xs, ys)
+        z = xs @ wn + bn
+        assert np.abs(z).max() > 40  # saturated: 1 - sigmoid(z) is 0 in float64
+        want = ys * np.logaddexp(0, -z) + (1 - ys) * np.logaddexp(0, z)
+        np.testing.assert_allclose(err, want, rtol=1e-9)
+        p = 1 / (1 + np.exp(-z))
+        wn, bn = wn - 0.1 * (xs.T @ (p - ys) / N + 0.02 * wn), bn - 0.1 * np.mean(p - ys)
+    np.testing.assert_allclose(w.get_value(), wn, rtol=1e-9)
+
+
 def test_shared_state_and_givens_example():
     state = shared(0)
     inc = T.iscalar("inc")

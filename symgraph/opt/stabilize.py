@@ -64,8 +64,35 @@ def _abs_if_float(x: Variable, out: Variable) -> Variable | None:
     return m.abs(x) if _floats(x, out) else None
 
 
+def _negate(v: Variable) -> Variable:
+    """-v, written without a negation where v already holds one (-a - b -> a + b)."""
+    node = v.owner
+    scalar_op = getattr(getattr(node, "op", None), "scalar_op", None)
+    if scalar_op == s.neg:
+        return node.inputs[0]
+    if scalar_op == s.sub:
+        first, second = node.inputs
+        inner = first.owner
+        if getattr(getattr(inner, "op", None), "scalar_op", None) == s.neg:
+            return up(m.add(inner.inputs[0], second), v)
+        return up(m.sub(second, first), v)
+    return up(m.neg(v), v)
+
+
+def _sigmoid(x: Variable, out: Variable) -> Variable | None:
+    return up(m.sigmoid(x), out) if _floats(x, out) else None
+
+
 # fmt: off
 RULES = Rules("stabilize", [
+    # The logistic spelled out (the Theano tutorial's p_1 = 1 / (1 + exp(-x.w - b))) becomes
+    # sigmoid, so the log rules below see it; 1 - p_1 is sigmoid(-x) for the same reason.
+    (P(s.true_div, const(1), P(s.add, [const(1), P(s.exp, x)]), name="out"),
+     lambda x, out: _sigmoid(_negate(x), out)),  # 1/(1+exp(x)) -> sigmoid(-x)
+    (P(s.true_div, P(s.exp, x), P(s.add, [const(1), P(s.exp, x)]), name="out"),
+     lambda x, out: _sigmoid(x, out)),  # exp(x)/(1+exp(x)) -> sigmoid(x)
+    (P(s.sub, const(1), P(s.sigmoid, x), name="out"),
+     lambda x, out: _sigmoid(_negate(x), out)),  # 1-sigmoid(x) -> sigmoid(-x)
     (P(s.log, P(s.add, [const(1), P(s.exp, x)]), name="out"),
      lambda x, out: up(m.softplus(x), out)),  # log(1+exp(x)) -> softplus(x)
     (P(s.log1p, P(s.exp, x), name="out"),

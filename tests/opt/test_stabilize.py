@@ -30,6 +30,26 @@ def test_log_one_minus_sigmoid_is_minus_softplus():
     np.testing.assert_allclose(compiled([x], out)(np.array([1000.0, 0.0])), [-1000.0, -np.log(2)])
 
 
+def test_the_logistic_spelled_out_becomes_sigmoid_and_its_logs_stay_finite():
+    x, b = T.dvector("x"), T.dscalar("b")
+    for p in [1 / (1 + T.exp(-x - b)), T.exp(x + b) / (1 + T.exp(x + b))]:
+        assert "sigmoid" in scalar_ops(rewritten(p, STAB))
+        f = compiled([x, b], [T.log(p), T.log(1 - p)])
+        xv = np.array([-800.0, -30.0, 0.0, 30.0, 800.0])
+        z = xv + 0.5
+        got_log_p, got_log_q = f(xv, 0.5)
+        np.testing.assert_allclose(got_log_p, -np.logaddexp(0, -z))
+        np.testing.assert_allclose(got_log_q, -np.logaddexp(0, z))
+
+
+def test_one_minus_sigmoid_is_sigmoid_of_minus_x():
+    x = T.dvector("x")
+    out = 1 - T.nnet.sigmoid(-x)
+    assert scalar_ops(rewritten(out, STAB)) == ["sigmoid"]
+    xv = np.array([-40.0, 0.0, 40.0])
+    np.testing.assert_allclose(compiled([x], out)(xv), 1 / (1 + np.exp(-xv)))
+
+
 def test_log_one_plus_exp_is_softplus():
     x = T.dvector("x")
     out = T.log(1 + T.exp(x))
