@@ -20,7 +20,9 @@ from symgraph.opt.pattern import P, Rules, const, many, var
 from symgraph.types import FLOAT_DTYPES
 
 DOT = "symgraph.ops.blas:Dot"
+GEMM, GEMV = "symgraph.ops.gemm:Gemm", "symgraph.ops.gemm:Gemv"
 x, y, a, b, z = var("x"), var("y"), var("a"), var("b"), var("z")
+alpha_, beta_ = var("alpha"), var("beta")
 m = s.m  # symgraph.ops.math, imported lazily
 
 
@@ -40,12 +42,16 @@ def _scalar(v: Variable) -> Variable | None:
     return dimshuffle(v, ()) if v.ndim else v
 
 
-def _gemm(z: Variable, alpha, a: Variable, b: Variable, out: Variable) -> Variable | None:
-    """z + alpha * dot(a, b) as gemm / gemv when every piece has out's dtype and z its shape."""
+def _gemm(
+    z: Variable, alpha, a: Variable, b: Variable, out: Variable, fg, *used_once: Variable
+) -> Variable | None:
+    """z + alpha * dot(a, b) as gemm / gemv when every piece has out's dtype and z its shape,
+    and the product (`used_once`: the dot and its scaling) feeds nothing else: else the
+    product would be computed twice, once for its other readers and once in the gemm."""
     from symgraph.ops.gemm import gemm_no_inplace, gemv_no_inplace
     from symgraph.ops.shape import transpose
 
-    if alpha is None:
+    if alpha is None or any(len(fg.clients.get(v, ())) != 1 for v in used_once):
         return None
     if isinstance(alpha, Variable):
         alpha = _scalar(alpha)
@@ -63,6 +69,20 @@ def _gemm(z: Variable, alpha, a: Variable, b: Variable, out: Variable) -> Variab
     if a.ndim == 1 and b.ndim == 2:
         return gemv_no_inplace(z, alpha, transpose(b), a, 1.0)
     return None
+
+
+def _scaled_input(
+    z: Variable, k: Variable, alpha: Variable, a: Variable, b: Variable, beta: Variable,
+    out: Variable,
+) -> Variable | None:
+    """gemm(k * z, alpha, a, b, beta) -> gemm(z, alpha, a, b, beta * k) for a scalar k: BLAS
+    scales z in the pass that adds the product (SGD momentum's 0.9 * velocity)."""
+    k = _scalar(k)
+    if k is None or not np.can_cast(k.dtype, out.dtype, "safe"):
+        return None
+    if z.dtype != out.dtype or z.type.broadcastable != out.type.broadcastable:
+        return None
+    return out.owner.op(z, alpha, a, b, m.mul(beta, up(k, beta)))
 
 
 def _negated(alpha: Variable) -> Variable | None:
@@ -94,14 +114,19 @@ RULES = Rules("specialize", [
     (P(s.pow, x, const(0), name="out"),
      lambda x, out: fill(x, typed_constant(1, out))),  # x**0 -> 1
     (P(s.pow, x, const(-1), name="out"), lambda x, out: _reciprocal(x, out)),  # x**-1 -> 1/x
-    (P(s.add, [P(DOT, a, b), many("z")], name="out"),
-     lambda z, a, b, out: _gemm(z, 1.0, a, b, out)),  # z + dot(a, b) -> gemm(z, 1, a, b, 1)
-    (P(s.add, [P(s.mul, [P(DOT, a, b), many("alpha")]), many("z")], name="out"),
-     lambda z, alpha, a, b, out: _gemm(z, alpha, a, b, out)),  # z + alpha*dot(a, b) -> gemm
-    (P(s.sub, z, P(DOT, a, b), name="out"),
-     lambda z, a, b, out: _gemm(z, -1.0, a, b, out)),  # z - dot(a, b) -> gemm(z, -1, a, b, 1)
-    (P(s.sub, z, P(s.mul, [P(DOT, a, b), many("k")]), name="out"),
-     lambda z, k, a, b, out: _gemm(z, _negated(k), a, b, out)),  # z - k*dot(a, b) -> gemm
+    (P(s.add, [P(DOT, a, b, name="d"), many("z")], name="out"),
+     lambda z, a, b, d, out, fg: _gemm(z, 1.0, a, b, out, fg, d)),  # z + dot(a, b) -> gemm
+    (P(s.add, [P(s.mul, [P(DOT, a, b, name="d"), many("alpha")], name="k"), many("z")],
+       name="out"),
+     lambda z, alpha, a, b, d, k, out, fg: _gemm(z, alpha, a, b, out, fg, d, k)),  # z + alpha*dot
+    (P(s.sub, z, P(DOT, a, b, name="d"), name="out"),
+     lambda z, a, b, d, out, fg: _gemm(z, -1.0, a, b, out, fg, d)),  # z - dot(a, b) -> gemm
+    (P(s.sub, z, P(s.mul, [P(DOT, a, b, name="d"), many("k")], name="km"), name="out"),
+     lambda z, k, a, b, d, km, out, fg: _gemm(z, _negated(k), a, b, out, fg, d, km)),  # z - k*dot
+    (P(GEMM, P(s.mul, [z, const(name="k")]), alpha_, a, b, beta_, name="out"),
+     lambda z, k, alpha, a, b, beta, out: _scaled_input(z, k, alpha, a, b, beta, out)),
+    (P(GEMV, P(s.mul, [z, const(name="k")]), alpha_, a, b, beta_, name="out"),
+     lambda z, k, alpha, a, b, beta, out: _scaled_input(z, k, alpha, a, b, beta, out)),
     (P(CAReduce, P(s.mul, [x, y]), name="out", where=_total_sum),
      lambda x, y, out: _dot_of_product(x, y, out)),  # sum(x*y) -> dot(x, y) for vectors
 ])

@@ -52,6 +52,30 @@ def test_matrix_vector_product_plus_vector_is_gemv():
     np.testing.assert_allclose(compiled([a, x, z], out)(av, xv, zv), zv + 2 * av @ xv)
 
 
+def test_no_gemm_when_the_product_has_other_readers():
+    # A gemm would compute the product a second time for them (the backward pass of
+    # 0.5 * (x + abs(x)) reads dot(g, W.T) twice).
+    z, a, b = T.dmatrices("z", "a", "b")
+    d = T.dot(a, b)
+    fg = rewritten([z + d, d * 2], SPEC)
+    assert [o for o in ops(fg) if "Gemm" in o or o == "Dot"] == ["Dot"]
+    scaled = 0.5 * d
+    fg = rewritten([z + scaled, T.exp(scaled)], SPEC)
+    assert [o for o in ops(fg) if "Gemm" in o or o == "Dot"] == ["Dot"]
+
+
+def test_a_scaled_gemm_input_becomes_beta():
+    # SGD momentum: 0.9 * v - 0.01 * dot(a, b) is one BLAS pass over v.
+    v, a, b = T.dmatrices("v", "a", "b")
+    out = 0.9 * v - 0.01 * T.dot(a, b)
+    fg = rewritten(out, SPEC + ["constant_fold"])
+    assert ops(fg) == ["Gemm{no_inplace}"]
+    assert float(fg.toposort()[0].inputs[4].data) == 0.9
+    rng = np.random.default_rng(2)
+    vv, av, bv = rng.normal(size=(3, 2)), rng.normal(size=(3, 4)), rng.normal(size=(4, 2))
+    np.testing.assert_allclose(compiled([v, a, b], out)(vv, av, bv), 0.9 * vv - 0.01 * av @ bv)
+
+
 def test_no_gemm_when_the_sum_broadcasts_or_dtypes_differ():
     a, b = T.dmatrices("a", "b")
     row = T.drow("row")
