@@ -63,7 +63,9 @@ class _Region:
                 producer = v.owner
                 if producer is None or producer in self.nodes or not _fusable(producer):
                     continue
-                if len(self.fg.clients.get(v, ())) != 1 or _literal(v) is not None:
+                # every reader inside the region (a diamond such as g + g*sgn(h) fuses)
+                clients = self.fg.clients.get(v, ())
+                if any(c not in self.nodes for c, _ in clients) or _literal(v) is not None:
                     continue
                 trial = dict(ext)
                 trial.pop(id(v), None)

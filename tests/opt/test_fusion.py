@@ -40,6 +40,17 @@ def test_a_value_used_twice_is_computed_once_and_not_fused_away():
     assert len(shared) == 1 and len(_fused(f)) == 3
 
 
+def test_a_value_read_twice_inside_the_chain_is_fused_with_it():
+    # the backward pass of relu = 0.5 * (h + abs(h)): g' = 0.5*g + 0.5*g*sgn(h)
+    g, h = T.dmatrices("g", "h")
+    half = 0.5 * T.exp(g)
+    out = half + half * T.sgn(h)
+    f = compiled([g, h], out)
+    (node,) = _fused(f)
+    gv, hv = np.array([[0.1, -2.0]]), np.array([[1.0, -1.0]])
+    np.testing.assert_allclose(f(gv, hv), 0.5 * np.exp(gv) * (1 + np.sign(hv)))
+
+
 def test_an_elementwise_map_feeding_a_reduction_is_one_node():
     x = T.dmatrix("x")
     out = T.sum(T.exp(x) * 2, axis=1)
