@@ -3,6 +3,8 @@
     merge          identical subexpressions and equal constants computed once
     constant_fold  nodes of constants become constants
     canonicalize   algebraic normal form (x*1, x+0, -(-x), x.T.T, casts, shapes, like terms)
+    scan           loops: invariants hoisted, only the last state kept when only it is used,
+                   outputs nobody reads not computed
     stabilize      numerically stable forms (log1p, softplus, log_softmax, logsumexp, ...)
     specialize     cheaper forms (sqr, sqrt, gemm / gemv, dot)
     fusion         elementwise chains and map+reduce become single loops
@@ -25,6 +27,7 @@ from symgraph.opt.destroy import protect_updates
 from symgraph.opt.fusion import fusion
 from symgraph.opt.inplace import inplace
 from symgraph.opt.merge import merge
+from symgraph.opt.scan import scan
 from symgraph.opt.specialize import specialize
 from symgraph.opt.stabilize import stabilize
 
@@ -34,6 +37,7 @@ PIPELINE: tuple[tuple[str, Pass], ...] = (
     ("merge", merge),
     ("constant_fold", constant_fold),
     ("canonicalize", canonicalize),
+    ("scan", scan),
     ("stabilize", stabilize),
     ("specialize", specialize),
     ("fusion", fusion),

@@ -326,7 +326,7 @@ def scan(
     n_steps : number of steps (an upper bound with ``until``); must be >= 0.
     truncate_gradient : backpropagate through time over the last this many steps (-1: all).
     go_backwards : iterate the sequences from their end.
-    mode : how the step function is compiled (None: the python backend).
+    mode : how the step function is compiled (None: the default mode, config.mode).
     name : shown in errors and printed graphs.
     profile, allow_gc : accepted for Theano compatibility; no effect.
     strict : refuse variables used by `fn` that are not passed in sequences / non_sequences.

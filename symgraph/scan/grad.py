@@ -12,7 +12,11 @@ non-sequence                ->   accumulator state (O(1) memory), keep="last"
 window / scatter            ->   state / read (so the gradient of a gradient is a Scan too)
 
 Only the forward values the gradient actually uses are read; a forward state that keeps its
-final window only (keep="last") is recomputed by a twin loop that keeps every step.
+final window only (keep="last") is recomputed by a twin loop that keeps every step. Where the
+gradient uses a forward inner output that the forward loop records at every step (a state
+keeping all steps, a nit_sot), the adjoint reads the recorded row instead of recomputing it.
+An output gradient that is zero but for the last step (the gradient of ``out[-1]``) seeds the
+adjoint's accumulator, as for keep="last", rather than being read as a sequence of zeros.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from symgraph.graph import Constant, Variable, graph_inputs
+from symgraph.graph import Constant, Variable, ancestors, clone_replace, graph_inputs
 from symgraph.scan.info import Read, State, Window, split
 from symgraph.scan.inner import placeholder
 from symgraph.types import DISCRETE_DTYPES, TensorType
@@ -50,6 +54,34 @@ def _is_zero(g) -> bool:
         if g.owner.op.scalar_op.name == "second":
             value = _constant_value(g.owner.inputs[1])
     return value is not None and not np.any(value)
+
+
+def _last_row_increment(g: Variable | None, out: Variable) -> Variable | None:
+    """y when `g` is zeros_like(out) with y added at out[-1] (the gradient of out[-1])."""
+    from symgraph.ops.subtensor import IncSubtensor
+
+    node = None if g is None else g.owner
+    if node is None or not isinstance(node.op, IncSubtensor) or node.op.idx_list != ("int",):
+        return None
+    base, y, index = node.inputs
+    value = _constant_value(index)
+    if value is None or int(value) != -1 or not _is_zero(base) or y.ndim != out.ndim - 1:
+        return None
+    row = out.type.shape[1:]
+    if any(a == 1 and b != 1 for a, b in zip(y.type.shape, row)):
+        return None  # y broadcasts over the row: the seed must have the row's own shape
+    return y
+
+
+def _identity_sources(v: Variable) -> list[Variable]:
+    """`v` and the variables it merely renames (SpecifyShape inputs): they hold one value."""
+    from symgraph.ops.shape import SpecifyShape
+
+    found = [v]
+    while v.owner is not None and isinstance(v.owner.op, SpecifyShape):
+        v = v.owner.inputs[0]
+        found.append(v)
+    return found
 
 
 def _row_type(v: Variable) -> TensorType:
@@ -86,6 +118,13 @@ class _Adjoint:
         self.outs = split(outputs, info.outer_output_sizes())
         grads = [None if _is_zero(g) else cast(g, o.dtype) for g, o in zip(output_grads, outputs)]
         self.gouts = split(grads, info.outer_output_sizes())
+        # states whose output gradient is non-zero at the last step only: {k: that gradient}
+        self.last_only: dict[int, Variable] = {}
+        for k, spec in enumerate(info.states):
+            (G,), (out,) = self.gouts["states"][k], self.outs["states"][k]
+            y = _last_row_increment(G, out) if spec.keep == "all" and spec.single else None
+            if y is not None:
+                self.last_only[k] = cast(y, out.dtype)
         self.iin = split(list(op.inner_inputs), info.inner_input_sizes())
         self.iout = split(list(op.inner_outputs), info.inner_output_sizes())
         self.n = self.outs["steps"][0][0] if info.until else inputs[0]
@@ -137,7 +176,7 @@ class _Adjoint:
             acc = placeholder(out, self.iin["states"][k][0].type, f"d({out.name or 'state'})")
             g = acc
             (G,) = self.gouts["states"][k]
-            if spec.keep == "all" and G is not None:
+            if spec.keep == "all" and G is not None and k not in self.last_only:
                 g = acc + self.read([G], _STEP)[0]
             seeds.setdefault(out, []).append(g)
             accs[k] = acc
@@ -186,6 +225,7 @@ class _Adjoint:
                 return_disconnected="None",
             )
             grads = {v: g for v, g in zip(wrt, values) if g is not None}
+            grads = self.reuse_forward_outputs(grads)
 
         for k, (ph,) in enumerate(self.iin["nonseqs"]):
             if ph in grads:
@@ -212,7 +252,8 @@ class _Adjoint:
                 continue
             pairs = [(t, grads[p]) for t, p in zip(spec.taps, self.iin["states"][k]) if p in grads]
             (G,) = self.gouts["states"][k]
-            seeded = spec.keep == "last" and G is not None
+            G = self.last_only.get(k, G)
+            seeded = (spec.keep == "last" or k in self.last_only) and G is not None
             if not pairs and not seeded:
                 continue
             win = Window(tuple(t for t, _ in pairs), spec.span, spec.single, seeded)
@@ -230,6 +271,30 @@ class _Adjoint:
                 self.wanted.append(("reads", k, part, "scatters", (len(self.scatters) - 1, part)))
         self.read_forward_values()
         return self.assemble()
+
+    def reuse_forward_outputs(self, grads: dict) -> dict:
+        """`grads` reading the forward loop's recorded per-step outputs instead of recomputing.
+
+        A forward state keeping every step (and a nit_sot) holds at row t what its inner
+        output computed at step t; the adjoint visits step t at its step n-1-t (_STEP).
+        """
+        recorded = [
+            (self.iout["states"][k][0], self.outs["states"][k][0])
+            for k, spec in enumerate(self.op.info.states)
+            if spec.keep == "all"
+        ]
+        recorded += [(o, out) for (o,), (out,) in zip(self.iout["nit_sots"], self.outs["nit_sots"])]
+        used = set(ancestors(list(grads.values()), stop=self.op.inner_inputs))
+        replace: dict = {}
+        for inner, outer in recorded:
+            sources = [v for v in _identity_sources(inner) if v in used]
+            if sources:
+                (row,) = self.read([outer], _STEP)
+                replace.update((v, row) for v in sources)
+        if not replace:
+            return grads
+        new, _ = clone_replace(list(grads.values()), replace)
+        return dict(zip(grads, new))
 
     def read_forward_values(self) -> None:
         """Make the forward inner inputs that the gradient uses inputs of the backward scan."""

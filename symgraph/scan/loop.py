@@ -1,7 +1,11 @@
-"""The numpy loop of a Scan node (its `perform`): per-step slicing, buffers and accumulators.
+"""The loop of a Scan node (its `perform`): per-step slicing, buffers and accumulators.
 
-One small class per kind of input or output (see info.py). Each reads its per-step inner
-inputs and stores the inner function's outputs; all slicing happens here, on numpy views.
+One small class per kind of input or output (see info.py). Each binds its per-step inner
+inputs into one argument list that lives for the whole loop, and stores the inner program's
+outputs. Everything the loop writes is allocated before the first step: per-step states go
+straight into rows of the output buffer, a state that keeps its last value only cycles through
+span + 1 rows, gradient accumulators through span + 1 arrays. Results of the inner program are
+copied out within the step, so the program may reuse its output buffers at the next step.
 """
 
 from __future__ import annotations
@@ -16,6 +20,11 @@ _GROW_FROM = 16  # first allocation of a while-loop buffer; it doubles when full
 
 def _label(var: Variable) -> str:
     return f"{var.name or var}{var.where()}"
+
+
+def _row_view(arr: np.ndarray, i: int) -> np.ndarray:
+    """Row `i` of `arr` as an array view (a 0-d array for a vector, not a numpy scalar)."""
+    return arr[i, ...] if arr.ndim == 1 else arr[i]
 
 
 class _Rows:
@@ -46,15 +55,36 @@ class _Rows:
 
 
 class _Sequence(_Rows):
-    """A read: per-step views of the sequence, one per tap."""
+    """A read: per-step views of the sequence, one per tap, bound to consecutive slots."""
 
-    def slices(self, t: int, args: list) -> None:
-        for tap in self.spec.taps:
+    def __init__(self, spec, main, prefix, n, var, slot: int):
+        super().__init__(spec, main, prefix, n, var, "sequence")
+        self.slot = slot
+        # without a prefix, tap k of step t is row offset + sign * t of `main`
+        sign = -1 if spec.backward else 1
+        self.rows = None
+        if not spec.prefix:
+            self.rows = [(slot + k, self.position(0, tap), sign) for k, tap in enumerate(spec.taps)]
+        self.vector = main.ndim == 1
+
+    def bind(self, t: int, args: list) -> None:
+        main = self.main
+        if self.rows is not None:
+            if self.vector:
+                for slot, offset, sign in self.rows:
+                    args[slot] = main[offset + sign * t, ...]
+            else:
+                for slot, offset, sign in self.rows:
+                    args[slot] = main[offset + sign * t]
+            return
+        for k, tap in enumerate(self.spec.taps):
             a = self.position(t, tap)
             if a >= self.n_prefix:
-                args.append(self.main[a - self.n_prefix, ...])  # a view, 0-d arrays too
+                args[self.slot + k] = _row_view(main, a - self.n_prefix)
+            elif self.spec.prefix == -1:
+                args[self.slot + k] = self.prefix
             else:
-                args.append(self.prefix if self.spec.prefix == -1 else self.prefix[a, ...])
+                args[self.slot + k] = _row_view(self.prefix, a)
 
 
 class _Scatter(_Rows):
@@ -80,7 +110,7 @@ class _Scatter(_Rows):
         return [self.main_buf] + ([] if self.prefix_buf is None else [self.prefix_buf])
 
 
-def _check_shape(target: np.ndarray, c: np.ndarray) -> None:
+def _check_shape(target: np.ndarray, c) -> None:
     if np.shape(c) != target.shape:
         raise ValueError(
             f"scan gradient: a contribution of shape {np.shape(c)} does not match "
@@ -89,8 +119,9 @@ def _check_shape(target: np.ndarray, c: np.ndarray) -> None:
 
 
 def _accumulate(buf: np.ndarray, row: int, c) -> None:
-    _check_shape(buf[row], c)
-    buf[row] += c
+    target = _row_view(buf, row)
+    _check_shape(target, c)
+    target += c
 
 
 class _Buffer:
@@ -105,21 +136,21 @@ class _Buffer:
         return np.empty((cap,) + tuple(row_shape), self.dtype)
 
     def set(self, t: int, value, what: str) -> np.ndarray:
-        if self.arr is None:
-            self.arr = self._alloc(np.shape(value))
-        if np.shape(value) != self.arr.shape[1:]:
+        arr = self.arr
+        if arr is None:
+            arr = self.arr = self._alloc(np.shape(value))
+        if np.shape(value) != arr.shape[1:]:
             raise ValueError(
                 f"scan: {what} has shape {np.shape(value)} at step {t}, but shape "
-                f"{self.arr.shape[1:]} before; every step must give the same shape"
+                f"{arr.shape[1:]} before; every step must give the same shape"
             )
-        if t >= self.arr.shape[0]:
-            bigger = np.empty(
-                (min(self.n, 2 * self.arr.shape[0]),) + self.arr.shape[1:], self.dtype
-            )
-            bigger[: self.arr.shape[0]] = self.arr
-            self.arr = bigger
-        self.arr[t] = value
-        return self.arr[t, ...]
+        if t >= arr.shape[0]:
+            bigger = np.empty((min(self.n, 2 * arr.shape[0]),) + arr.shape[1:], self.dtype)
+            bigger[: arr.shape[0]] = arr
+            arr = self.arr = bigger
+        row = _row_view(arr, t)
+        row[...] = value
+        return row
 
     def result(self, n_done: int, empty_row: tuple) -> np.ndarray:
         if self.arr is None:
@@ -141,10 +172,11 @@ class _StateRun:
         dtype: str,
         var: Variable,
         out: Variable,
+        slot: int,
     ):
         self.spec, self.what = spec, f"the step output {_label(out)}"
         if spec.single:
-            self.recent, self.row_shape = [init], init.shape
+            self.recent, self.row_shape = [init], np.shape(init)
         else:
             if init.ndim == 0 or init.shape[0] < spec.span:
                 rows = init.shape[0] if init.ndim else 0
@@ -152,30 +184,43 @@ class _StateRun:
                     f"scan: the initial state {_label(var)} of {self.what} has {rows} rows, "
                     f"but taps {list(spec.taps)} need {spec.span} (one per past step)"
                 )
-            self.recent = [init[i, ...] for i in range(spec.span)]
+            self.recent = [_row_view(init, i) for i in range(spec.span)]
             self.row_shape = init.shape[1:]
         self.dtype = dtype
-        self.buffer = _Buffer(n, growable, dtype, self.row_shape) if spec.keep == "all" else None
-
-    def slices(self, t: int, args: list) -> None:
         span = len(self.recent)
-        for tap in self.spec.taps:
-            args.append(self.recent[span + tap])
+        self.slots = [(slot + k, span + tap) for k, tap in enumerate(spec.taps)]
+        self.buffer = None
+        if spec.keep == "all":
+            self.buffer = _Buffer(n, growable, dtype, self.row_shape)
+        else:  # the last value only: cycle through span + 1 rows, none read while written
+            ring = np.empty((span + 1,) + tuple(self.row_shape), dtype)
+            self.ring = [_row_view(ring, i) for i in range(span + 1)]
+
+    def bind(self, t: int, args: list) -> None:
+        recent = self.recent
+        for slot, i in self.slots:
+            args[slot] = recent[i]
 
     def store(self, t: int, value) -> None:
-        what = self.what
-        if np.shape(value) != self.row_shape:
+        shape = value.shape if type(value) is np.ndarray else np.shape(value)
+        if shape != self.row_shape:
             raise ValueError(
-                f"scan: {what} has shape {np.shape(value)} at step {t}, but its initial state "
-                f"(outputs_info) has shape {self.row_shape}; a recurrent output must keep the "
-                "shape of its initial state"
+                f"scan: {self.what} has shape {np.shape(value)} at step {t}, but its initial "
+                f"state (outputs_info) has shape {self.row_shape}; a recurrent output must "
+                "keep the shape of its initial state"
             )
         if self.buffer is not None:
-            value = self.buffer.set(t, value, what)
+            row = self.buffer.set(t, value, self.what)
+        elif self.spec.single and type(value) is np.ndarray and value.dtype == self.dtype:
+            # held, not copied: while we hold it the program writes into its spare buffer
+            # (an accumulator the size of a weight matrix is not copied at every step)
+            row = value
         else:
-            value = np.array(value, dtype=self.dtype)  # own copy: the next call may reuse memory
-        self.recent.pop(0)
-        self.recent.append(value)
+            row = self.ring[t % len(self.ring)]
+            row[...] = value
+        recent = self.recent
+        del recent[0]
+        recent.append(row)
 
     def result(self, n_done: int) -> np.ndarray:
         if self.buffer is not None:
@@ -186,7 +231,11 @@ class _StateRun:
 
 
 class _WindowRun:
-    """Accumulators of a window: slot i holds the accumulator of step j + i at step j."""
+    """Accumulators of a window: slot i holds the accumulator of step j + i at step j.
+
+    The accumulator consumed at a step (the inner input, which a contribution may alias)
+    becomes the spare of the next step, so no accumulator is written while it is read.
+    """
 
     def __init__(self, spec: Window, ref: np.ndarray, seed, n: int, dtype: str, growable: bool):
         self.spec, self.ref, self.dtype = spec, ref, dtype
@@ -196,12 +245,16 @@ class _WindowRun:
                 f"scan gradient: initial state has {ref.shape[0]} rows, taps need {spec.span}"
             )
         self.slots = [np.zeros(self.row_shape, dtype) for _ in range(spec.span)]
+        self.spare = np.empty(self.row_shape, dtype)
         if spec.seeded:
             for i in range(spec.span):
                 row = seed if spec.single else seed[spec.span - 1 - i]
                 _check_shape(self.slots[i], row)
                 self.slots[i] += row
         self.history = _Buffer(n, growable, dtype, self.row_shape) if spec.record else None
+        # tap -> index of the accumulator it adds to, once the consumed one is dropped
+        self.targets = [-tap - 1 for tap in spec.taps]
+        self.last = spec.span - 1  # index of the fresh accumulator
 
     def current(self, t: int) -> np.ndarray:
         if self.history is not None:
@@ -209,12 +262,24 @@ class _WindowRun:
         return self.slots[0]
 
     def advance(self, contributions: list) -> None:
-        self.slots.pop(0)
-        self.slots.append(np.zeros(self.row_shape, self.dtype))
-        for tap, c in zip(self.spec.taps, contributions):
-            target = self.slots[-tap - 1]
-            _check_shape(target, c)
-            target += c
+        slots = self.slots
+        consumed = slots.pop(0)
+        fresh = self.spare
+        slots.append(fresh)
+        written = False
+        for idx, c in zip(self.targets, contributions):
+            if idx == self.last:
+                _check_shape(fresh, c)
+                fresh[...] = c
+                written = True
+        if not written:
+            fresh.fill(0)
+        for idx, c in zip(self.targets, contributions):
+            if idx != self.last:
+                target = slots[idx]
+                _check_shape(target, c)
+                target += c
+        self.spare = consumed
 
     def results(self, truncated: bool, n_done: int) -> list:
         out = np.zeros(self.ref.shape, self.dtype)
@@ -228,9 +293,12 @@ class _WindowRun:
 
 
 def run_scan(
-    fn, info: ScanInfo, node: Apply, inputs: list, inner_outputs: tuple, empty_rows
+    call, info: ScanInfo, node: Apply, inputs: list, inner_outputs: tuple, empty_rows
 ) -> list:
-    """Run the loop of a Scan node on numpy `inputs`; return its outer outputs."""
+    """Run the loop of a Scan node on numpy `inputs`; return its outer outputs.
+
+    `call(args) -> results` is the compiled inner program (inputs and outputs as lists).
+    """
     n = int(inputs[0])
     if n < 0:
         raise ValueError(f"scan: n_steps must be >= 0, got {n} ({_label(node.inputs[0])})")
@@ -238,16 +306,19 @@ def run_scan(
     ins = split(inputs, info.outer_input_sizes())
     ins_vars = split(node.inputs, info.outer_input_sizes())
     outs_vars = split(node.outputs, info.outer_output_sizes())
-    reads = [
-        _Sequence(spec, vals[0], vals[1] if spec.prefix else None, n, var[0], "sequence")
-        for spec, vals, var in zip(info.reads, ins["reads"], ins_vars["reads"])
-    ]
-    states = [
-        _StateRun(spec, vals[0], n, info.until, out[0].dtype, var[0], inner_outputs[k])
-        for k, (spec, vals, var, out) in enumerate(
-            zip(info.states, ins["states"], ins_vars["states"], outs_vars["states"])
-        )
-    ]
+    slot = 0
+    reads = []
+    for spec, vals, var in zip(info.reads, ins["reads"], ins_vars["reads"]):
+        prefix = vals[1] if spec.prefix else None
+        reads.append(_Sequence(spec, vals[0], prefix, n, var[0], slot))
+        slot += len(spec.taps)
+    states = []
+    for k, (spec, vals, var, out) in enumerate(
+        zip(info.states, ins["states"], ins_vars["states"], outs_vars["states"])
+    ):
+        run = _StateRun(spec, vals[0], n, info.until, out[0].dtype, var[0], inner_outputs[k], slot)
+        states.append(run)
+        slot += len(spec.taps)
     nit = [_Buffer(n, info.until, out[0].dtype) for out in outs_vars["nit_sots"]]
     windows = [
         _WindowRun(spec, vals[0], vals[1] if spec.seeded else None, n, out[0].dtype, info.until)
@@ -257,37 +328,45 @@ def run_scan(
         _Scatter(spec, vals[0], vals[1] if spec.prefix else None, n, var[0])
         for spec, vals, var in zip(info.scatters, ins["scatters"], ins_vars["scatters"])
     ]
-    nonseqs = [v[0] for v in ins["nonseqs"]]
+    n_state = len(states)
+    window_slot = slot
+    args: list = [None] * slot + [None] * len(windows) + [v[0] for v in ins["nonseqs"]]
+    nit_what = [f"the step output {_label(inner_outputs[n_state + k])}" for k in range(len(nit))]
+    window_pos, pos = [], n_state + len(nit)
+    for w in windows:
+        window_pos.append(pos)
+        pos += len(w.spec.taps)
+    scatter_pos = []
+    for sc in scatters:
+        scatter_pos.append(pos)
+        pos += len(sc.spec.taps)
+    until_pos = pos if info.until else None
     n_done = steps
+    results = None
     for t in range(steps):
-        args: list = []
         for r in reads:
-            r.slices(t, args)
+            r.bind(t, args)
         for s in states:
-            s.slices(t, args)
-        for w in windows:
-            args.append(w.current(t))
-        args += nonseqs
+            s.bind(t, args)
+        for k, w in enumerate(windows):
+            args[window_slot + k] = w.current(t)
+        results = None  # the program reuses its output buffers only when we let go of them
         try:
-            results = fn(*args)
+            results = call(args)
         except Exception as exc:
             raise _step_error(exc, t) from exc
-        pos = 0
-        for s in states:
-            s.store(t, results[pos])
-            pos += 1
-        for buf in nit:
-            buf.set(t, results[pos], f"the step output {_label(inner_outputs[pos])}")
-            pos += 1
-        for w in windows:
-            w.advance(results[pos : pos + len(w.spec.taps)])
-            pos += len(w.spec.taps)
-        for sc in scatters:
-            sc.add(t, results[pos : pos + len(sc.spec.taps)])
-            pos += len(sc.spec.taps)
-        if info.until and bool(results[pos]):
+        for k, s in enumerate(states):
+            s.store(t, results[k])
+        for k, buf in enumerate(nit):
+            buf.set(t, results[n_state + k], nit_what[k])
+        for w, p in zip(windows, window_pos):
+            w.advance(results[p : p + len(w.spec.taps)])
+        for sc, p in zip(scatters, scatter_pos):
+            sc.add(t, results[p : p + len(sc.spec.taps)])
+        if until_pos is not None and bool(results[until_pos]):
             n_done = t + 1
             break
+    del results, args
     outputs = [s.result(n_done) for s in states]
     rows = empty_rows(inputs) if n_done == 0 and nit else None
     for k, (buf, out) in enumerate(zip(nit, outs_vars["nit_sots"])):

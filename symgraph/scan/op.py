@@ -4,13 +4,11 @@ The layout of its inputs and outputs is described by `ScanInfo` (info.py); `perf
 numpy loop of loop.py and `L_op` builds the backward Scan of grad.py. Outputs hold the steps
 only (as Theano returns them), not the initial states.
 
-Memory: a state output whose only use is its last value (``outputs[-1]``) could be switched
-to ``keep="last"`` (no buffer of n steps) by a rewrite; that rewrite is not written yet.
-Gradients keep what they need only: the backward Scan reads the forward states' history but
-accumulates non-sequence gradients and window accumulators in O(1) memory each.
-Also for later: a rewrite dropping Scan outputs nobody uses. `L_op` cannot know which
-gradients grad() needs, so a backward Scan computes them for every float input (e.g. the
-scatter of a sequence whose gradient nobody asked for).
+Memory and speed: the scan pass (opt/scan.py) switches a state used only as ``out[-1]`` to
+keep="last" (no buffer of n steps), hoists loop-invariant inner nodes and drops outputs no one
+reads, e.g. the scatter of a sequence gradient that grad() computed because `L_op` cannot
+know which gradients are wanted. The backward Scan reads the forward states' history (one
+copy) and accumulates non-sequence gradients and window accumulators in O(1) memory each.
 """
 
 from __future__ import annotations
@@ -44,7 +42,7 @@ def _row_type(t: TensorType) -> TensorType:
 class Scan(Op):
     """Run `inner_outputs` from `inner_inputs` for n_steps steps (see info.py for the layout).
 
-    `mode` compiles the inner function (None: the python backend); `name` shows in errors.
+    `mode` compiles the inner function (None: the default mode); `name` shows in errors.
     """
 
     inner_inputs: tuple[Variable, ...]
@@ -137,15 +135,25 @@ class Scan(Op):
 
     # --- the loop ---
     def fn(self):
-        """The compiled inner function (compiled at first use, then kept)."""
+        """The compiled inner function (compiled at first use, then kept).
+
+        Without a `mode` it is compiled like an outer function by default (config.mode: the
+        native backend), since an op cannot see the mode of the function it runs in.
+        """
         fn = self.__dict__.get("_fn")
         if fn is None:
-            fn = compile_inner(self.inner_inputs, self.inner_outputs, self.mode, borrow=True)
+            from symgraph.compile.mode import get_mode
+
+            fn = compile_inner(self.inner_inputs, self.inner_outputs, get_mode(self.mode), True)
             object.__setattr__(self, "_fn", fn)
         return fn
 
     def perform(self, node: Apply, inputs: list) -> list:
-        return run_scan(self.fn(), self.info, node, inputs, self.inner_outputs, self._empty_rows)
+        fn = self.fn()
+        # the inner function has no shared storage and trusts its inputs: call its program
+        # directly, skipping Function.__call__'s binding and filtering at every step
+        call = fn.program if not fn._storages else lambda args: fn(*args)
+        return run_scan(call, self.info, node, inputs, self.inner_outputs, self._empty_rows)
 
     def __getstate__(self):
         state = dict(self.__dict__)

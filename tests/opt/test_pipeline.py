@@ -23,6 +23,7 @@ def test_the_pipeline_order():
         "merge",
         "constant_fold",
         "canonicalize",
+        "scan",
         "stabilize",
         "specialize",
         "fusion",
