@@ -17,6 +17,7 @@ the scalar op ``reduce_op``. ``str(kernel)`` is a readable listing; its hash nam
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 from dataclasses import dataclass
@@ -144,6 +145,10 @@ class Kernel:
 
     def listing(self) -> str:
         """The kernel as text: a header, then one line per node in evaluation order."""
+        return self._listing
+
+    @functools.cached_property
+    def _listing(self) -> str:
 
         def shape(o: Operand) -> str:
             return "[" + ", ".join("1" if b else "n" + str(k) for k, b in enumerate(o.bcast)) + "]"
@@ -168,7 +173,7 @@ class Kernel:
         lines += [f"  {verb} out{k} <- {names[id(v)]}" for k, v in enumerate(self.values)]
         return "\n".join(lines)
 
-    @property
+    @functools.cached_property
     def name(self) -> str:
         """A process-unique and cache-stable name: the hash of the listing."""
         return "k" + hashlib.sha256(self.listing().encode()).hexdigest()[:20]

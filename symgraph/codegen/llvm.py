@@ -8,21 +8,26 @@ Each kernel becomes one LLVM module with three functions (operands: inputs, then
 ``void <name>_strided(i64 start, i64 stop, i64* shape, i8** data, i64* strides)``
     any layout: ``strides[k * ndim + d]`` is operand k's stride on axis d in *elements* (0 where
     it broadcasts; for a reduction's output, 0 on the reduced axes); axis 0 runs over
-    [start, stop), the others over their full size.
+    [start, stop), the others over their full size. Elementwise rows of unit stride call the
+    flat function when they can; inner loops over other strides are not vectorized (that
+    cost compile time for layouts that are rare and slow anyway).
 ``PyObject* <name>_call(PyObject* self, PyObject** args, i64 nargs)``
     the Python entry point (llvm_entry.py): checks the arrays and calls one of the above.
 
-Compiled objects are cached on disk by the hash of the IR (codegen/cache.py), so a second
-process only links them. `compile_kernel` returns a process-wide `CompiledKernel`.
+Compiled objects are cached on disk (codegen/cache.py) by the hash of the kernel listing and
+of the renderer's source, so a second process neither renders nor optimizes: it only links
+them. `compile_kernel` returns a process-wide `CompiledKernel`.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from pathlib import Path
 
 import llvmlite
 import llvmlite.ir as ir
@@ -52,11 +57,39 @@ def itemsize(dtype: str) -> int:
     return np.dtype(dtype).itemsize
 
 
+class _LoopID(ir.values.MDValue):
+    """A loop's self-referential metadata node (``!0 = !{!0, props...}``), which llvmlite's
+    ``add_metadata`` cannot build; identity-hashed, as it contains itself."""
+
+    def __init__(self, module: ir.Module, props: list):
+        super().__init__(module, [], name=str(len(module.metadata)))
+        self.operands = (self, *props)
+
+    __hash__ = object.__hash__
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+
+def no_vectorize(module: ir.Module) -> _LoopID:
+    """The loop ID telling LLVM not to vectorize (nor interleave) a loop."""
+    flag = module.add_metadata(
+        [ir.MetaDataString(module, "llvm.loop.vectorize.enable"), ir.Constant(ir.IntType(1), 0)]
+    )
+    return _LoopID(module, [flag])
+
+
 @contextmanager
 def loop(
-    b: ir.IRBuilder, start: ir.Value, stop: ir.Value, name: str, step: ir.Value | None = None
+    b: ir.IRBuilder,
+    start: ir.Value,
+    stop: ir.Value,
+    name: str,
+    step: ir.Value | None = None,
+    vectorize: bool = True,
 ) -> Iterator[ir.Value]:
-    """`for (i = start; i < stop; i += step)`: yields i; the body is emitted inside the with."""
+    """`for (i = start; i < stop; i += step)`: yields i; the body is emitted inside the with.
+    vectorize=False: a loop only run on odd layouts, not worth the vectorizer's compile time."""
     pre = b.block
     head = b.append_basic_block(f"{name}.head")
     body = b.append_basic_block(f"{name}.body")
@@ -70,7 +103,9 @@ def loop(
     yield i
     nxt = b.add(i, step if step is not None else i64(1), name=f"{name}.next")
     i.add_incoming(nxt, b.block)
-    b.branch(head)
+    latch = b.branch(head)
+    if not vectorize:
+        latch.set_metadata("llvm.loop", no_vectorize(b.module))
     b.position_at_end(end)
 
 
@@ -121,6 +156,9 @@ def _function(module: ir.Module, name: str, args: list[ir.Type], names: list[str
         arg.name = nm
     llvm_jit.set_kernel_attributes(fn)
     fn.attributes.add("nounwind")
+    # The entry point calls it once: inlined, its loops would be optimized and compiled twice
+    # (measured: a quarter of the LLVM time of a kernel), for a call that costs nanoseconds.
+    fn.attributes.add("noinline")
     return fn
 
 
@@ -234,10 +272,22 @@ def render_strided_elemwise(module: ir.Module, kernel: Kernel) -> None:
     st = Strided(module, kernel)
     b, nd, nin = st.b, kernel.ndim, len(kernel.inputs)
     moving = [k for k, o in enumerate(st.ops) if nd and not (k < nin and o.bcast[nd - 1])]
+    # Rows with unit strides are the flat kernel's job when every input that stays put along
+    # a row is one element (which the flat kernel reads once): one vectorized loop per kernel
+    # instead of two, which halves the kernel's LLVM time.
+    rows_flat = nd > 0 and all(o.is_scalar for o in kernel.inputs if o.bcast[nd - 1])
+
+    def flat_rows(offsets, lo, hi) -> None:
+        flat = module.globals[f"{kernel.name}_flat"]
+        ptrs = [b.bitcast(b.gep(base, [off]), I8P) for base, off in zip(st.bases, offsets)]
+        b.call(flat, [lo, hi, *ptrs])
 
     def inner(offsets, lo, hi):
         def version(unit: bool) -> None:
-            with loop(b, lo, hi, "j") as j:
+            if unit and rows_flat:
+                flat_rows(offsets, lo, hi)
+                return
+            with loop(b, lo, hi, "j", vectorize=unit) as j:
 
                 def index(k):
                     if nd == 0 or k not in moving:
@@ -296,7 +346,7 @@ def render_strided_reduce(module: ir.Module, kernel: Kernel) -> None:
                 def step(j, accs):
                     return [fold(accs[0], value_at(offsets, j, unit))]
 
-                return fold_loop(b, start, stop, i64(1), [init], step, "j")[0]
+                return fold_loop(b, start, stop, i64(1), [init], step, "j", unit)[0]
 
             total = _load_acc(b, out_ptr, out_dtype)
             if op == "add" and is_float(out_dtype):
@@ -316,7 +366,7 @@ def render_strided_reduce(module: ir.Module, kernel: Kernel) -> None:
 
     def update_inner(offsets, lo, hi):
         def version(unit: bool) -> None:
-            with loop(b, lo, hi, "j") as j:
+            with loop(b, lo, hi, "j", vectorize=unit) as j:
                 io = b.add(offsets[nin], j if unit else b.mul(j, st.strides[nin][nd - 1]))
                 out_ptr = b.gep(st.bases[nin], [io], inbounds=True)
                 acc = _load_acc(b, out_ptr, out_dtype)
@@ -336,6 +386,7 @@ def fold_loop(
     inits: list,
     body: Callable[[ir.Value, list], list],
     name: str,
+    vectorize: bool = True,
 ) -> list:
     """A loop carrying values in registers (phis): `body(i, accs) -> accs`; the final accs."""
     pre = b.block
@@ -356,7 +407,9 @@ def fold_loop(
     i.add_incoming(b.add(i, step), latch)
     for phi, v in zip(accs, new):
         phi.add_incoming(v, latch)
-    b.branch(head)
+    backedge = b.branch(head)
+    if not vectorize:
+        backedge.set_metadata("llvm.loop", no_vectorize(b.module))
     b.position_at_end(end)
     return accs
 
@@ -398,23 +451,53 @@ def render_module(kernel: Kernel) -> str:
 # --- compile and cache -------------------------------------------------------------------
 
 
-@dataclass
 class CompiledKernel:
     """A kernel living in the process JIT: its entry point and what it came from."""
 
-    kernel: Kernel
-    ir: str
-    module: llvm_jit.CompiledModule
-    call: Callable  # the Python entry point: call(*inputs, *outputs[, part, nparts]) -> int
-    cache_hit: bool
-    compile_s: float
-    keep: list = field(default_factory=list)  # ctypes objects the entry point points into
+    def __init__(self, kernel: Kernel, ir_text: str | None, module, call, hit, compile_s, keep):
+        self.kernel = kernel
+        self._ir = ir_text
+        self.module: llvm_jit.CompiledModule = module
+        self.call: Callable = call  # call(*inputs, *outputs[, part, nparts]) -> int
+        self.cache_hit: bool = hit
+        self.compile_s: float = compile_s
+        self.keep: list = keep  # ctypes objects the entry point points into
+
+    @property
+    def ir(self) -> str:
+        """The LLVM IR the object code was compiled from (rendered now if it came from disk)."""
+        if self._ir is None:
+            self._ir = render_module(self.kernel)
+        return self._ir
 
 
 STATS = {"compiled": 0, "cache_hits": 0, "loaded": 0}
 _COMPILED: dict[str, CompiledKernel] = {}
 _LOCK = threading.Lock()
 _CACHE = DiskCache()
+# The modules whose code decides the IR and object code rendered from a kernel listing.
+_RENDERER_MODULES = ("kernel", "llvm", "llvm_entry", "llvm_jit", "llvm_math", "llvm_scalar")
+
+
+@functools.cache
+def renderer_fingerprint() -> str:
+    """The sha256 of the renderer's source files.
+
+    The disk cache is keyed on the kernel listing plus this, not on the rendered IR: on a hit
+    nothing is rendered (rendering costs milliseconds a kernel, most of a warm start), and any
+    edit of the renderer still gives new keys.
+    """
+    h = hashlib.sha256(RENDERER_VERSION.encode())
+    here = Path(__file__).parent
+    for name in _RENDERER_MODULES:
+        h.update((here / f"{name}.py").read_bytes())
+    return h.hexdigest()
+
+
+def kernel_key(kernel: Kernel) -> str:
+    """The disk-cache key of a kernel's object code on this host."""
+    flags = [llvm_jit.host_cpu_name(), llvm_jit.host_cpu_features(), renderer_fingerprint()]
+    return cache_key(kernel.listing(), "llvm", flags, {"llvmlite": llvmlite.__version__})
 
 
 def compile_kernel(kernel: Kernel) -> CompiledKernel:
@@ -427,15 +510,17 @@ def compile_kernel(kernel: Kernel) -> CompiledKernel:
         from symgraph.codegen.llvm_entry import make_entry
 
         t0 = time.perf_counter()
-        text = render_module(kernel)
-        flags = [llvm_jit.host_cpu_name(), llvm_jit.host_cpu_features(), RENDERER_VERSION]
-        key = cache_key(text, "llvm", flags, {"llvmlite": llvmlite.__version__})
-        obj, hit = _CACHE.get_or_build_bytes(
-            key, lambda: llvm_jit.emit_object(text), meta={"kernel": name}
-        )
+        rendered: list[str] = []
+
+        def build() -> bytes:
+            rendered.append(render_module(kernel))
+            return llvm_jit.emit_object(rendered[0])
+
+        obj, hit = _CACHE.get_or_build_bytes(kernel_key(kernel), build, meta={"kernel": name})
         module = llvm_jit.load_object(obj)
         STATS["cache_hits" if hit else "compiled"] += 1
         call, keep = make_entry(kernel, module.address(f"{name}_call"))
+        text = rendered[0] if rendered else None
         compiled = CompiledKernel(kernel, text, module, call, hit, time.perf_counter() - t0, keep)
         _COMPILED[name] = compiled
         return compiled

@@ -144,6 +144,10 @@ def render_entry(module: ir.Module, kernel: Kernel) -> None:
         module, ir.FunctionType(I8P, [I8P, I8P.as_pointer(), I64]), f"{kernel.name}_call"
     )
     fn.args[0].name, fn.args[1].name, fn.args[2].name = "self", "args", "nargs"
+    # Straight-line checks that run once a call: optimizing them cost ~2/3 of the entry's LLVM
+    # time and a third of a small kernel's (measured ~15 ms a kernel), for ~10-30 ns a call.
+    fn.attributes.add("optnone")
+    fn.attributes.add("noinline")
     from_long = _declare(module, "PyLong_FromLongLong", I8P, [I64])
     as_long = _declare(module, "PyLong_AsLongLong", I64, [I8P])
     b = ir.IRBuilder(fn.append_basic_block("entry"))

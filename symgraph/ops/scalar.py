@@ -13,7 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-import scipy.special as sps
 
 from symgraph.types import ALL_DTYPES, upcast, upgrade_to_float
 
@@ -28,6 +27,19 @@ class _LazyMath:
 
 
 m = _LazyMath()
+
+
+def _special(name: str) -> Callable:
+    """scipy.special's `name`, imported at the first call: importing scipy.special costs
+    ~0.25 s, more than the rest of `import symgraph`, and most programs never call it."""
+
+    def impl(*args):
+        import scipy.special
+
+        return getattr(scipy.special, name)(*args)
+
+    impl.__name__ = impl.__qualname__ = name
+    return impl
 
 ZERO = "zero"  # gradient rule: piecewise constant, the gradient is 0 everywhere it exists
 
@@ -157,16 +169,16 @@ ceil = _def("ceil", 1, np.ceil, grad=ZERO)
 trunc = _def("trunc", 1, np.trunc, grad=ZERO)
 round_half_to_even = _def("round_half_to_even", 1, np.round, grad=ZERO)
 round_half_away_from_zero = _def("round_half_away_from_zero", 1, _round_half_away, grad=ZERO)
-erf = _def("erf", 1, sps.erf, "float",
+erf = _def("erf", 1, _special("erf"), "float",
            grad=lambda i, o, g: [g * (2 / _math.sqrt(_math.pi)) * m.exp(-m.sqr(i[0]))])
-erfc = _def("erfc", 1, sps.erfc, "float",
+erfc = _def("erfc", 1, _special("erfc"), "float",
             grad=lambda i, o, g: [g * (-2 / _math.sqrt(_math.pi)) * m.exp(-m.sqr(i[0]))])
-erfinv = _def("erfinv", 1, sps.erfinv, "float",
+erfinv = _def("erfinv", 1, _special("erfinv"), "float",
               grad=lambda i, o, g: [g * (_math.sqrt(_math.pi) / 2) * m.exp(m.sqr(o))])
-tri_gamma = _def("tri_gamma", 1, lambda x: sps.polygamma(1, x), "float")
-psi = _def("psi", 1, sps.digamma, "float", grad=lambda i, o, g: [g * m.tri_gamma(i[0])])
-gammaln = _def("gammaln", 1, sps.gammaln, "float", grad=lambda i, o, g: [g * m.psi(i[0])])
-sigmoid = _def("sigmoid", 1, sps.expit, "float", grad=lambda i, o, g: [g * o * (1 - o)])
+tri_gamma = _def("tri_gamma", 1, lambda x: _special("polygamma")(1, x), "float")
+psi = _def("psi", 1, _special("digamma"), "float", grad=lambda i, o, g: [g * m.tri_gamma(i[0])])
+gammaln = _def("gammaln", 1, _special("gammaln"), "float", grad=lambda i, o, g: [g * m.psi(i[0])])
+sigmoid = _def("sigmoid", 1, _special("expit"), "float", grad=lambda i, o, g: [g * o * (1 - o)])
 softplus = _def("softplus", 1, lambda x: np.logaddexp(np.zeros((), x.dtype), x), "float",
                 grad=lambda i, o, g: [g * m.sigmoid(i[0])])
 clip = _def("clip", 3, np.clip,

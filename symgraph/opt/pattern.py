@@ -26,6 +26,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import linecache
+import types
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -376,6 +377,19 @@ def _source_comment(fn: Callable) -> str | None:
     return comment.strip() or None if sep else None
 
 
+def _parameters(fn: Callable) -> frozenset[str]:
+    """The parameter names of a replacement function. Read from its code object: a table's
+    first use resolves every rule, and inspect.signature made that a visible part of a warm
+    compile (~0.1 ms a rule)."""
+    code = getattr(fn, "__code__", None)
+    if code is None or not isinstance(code, types.CodeType):
+        return frozenset(inspect.signature(fn).parameters)
+    count = code.co_argcount + code.co_kwonlyargcount
+    for flag in (inspect.CO_VARARGS, inspect.CO_VARKEYWORDS):
+        count += bool(code.co_flags & flag)
+    return frozenset(code.co_varnames[:count])
+
+
 class Rules:
     """A named table of (pattern, replacement[, name]) rewrites, resolved on first use."""
 
@@ -400,7 +414,7 @@ class Rules:
                 if missing:
                     self.inactive[name] = "; ".join(f"{m.path}: {m.reason}" for m in missing)
                     continue
-                params = frozenset(inspect.signature(fn).parameters)
+                params = _parameters(fn)
                 self._rules.append(Rule(pattern, fn, name, params))
         return self._rules
 

@@ -302,3 +302,44 @@ def test_large_arrays_use_threads_and_agree(size):
     m = arrays((size // 100 + 1, 100), "float32")
     r = sg.function([y], M.sum(y, axis=1), mode=LL)(m)
     np.testing.assert_allclose(r, m.sum(axis=1), rtol=1e-5, atol=1e-5)
+
+
+def test_a_cache_hit_renders_nothing_yet_still_dumps_its_ir(tmp_path, monkeypatch):
+    from symgraph.codegen import llvm
+    from symgraph.config import config
+
+    monkeypatch.setattr(config, "compiledir", str(tmp_path))
+    x = TensorType("float32", (None,))("x")
+    kernel, _ = lower_elemwise((M.exp(x) * 5 - 1).owner.inputs[0].owner)
+    first = llvm.compile_kernel(kernel)
+    monkeypatch.delitem(llvm._COMPILED, kernel.name)  # as a new process would
+    rendered = []
+    real_render = llvm.render_module
+    monkeypatch.setattr(llvm, "render_module", lambda k: rendered.append(k) or real_render(k))
+    again = llvm.compile_kernel(kernel)
+    assert again.cache_hit and rendered == []
+    assert again.ir == first.ir and len(rendered) == 1
+    out = np.empty(3, "float32")
+    assert again.call(np.zeros(3, "float32"), out) == 0
+
+
+def test_the_cache_key_changes_with_the_renderer_source(monkeypatch):
+    from symgraph.codegen import llvm
+
+    x = TensorType("float32", (None,))("x")
+    kernel, _ = lower_elemwise((x * 2).owner)
+    key = llvm.kernel_key(kernel)
+    monkeypatch.setattr(llvm, "renderer_fingerprint", lambda: "edited")
+    assert llvm.kernel_key(kernel) != key
+
+
+def test_rows_of_any_layout_with_a_broadcast_row_match_numpy():
+    # unit-stride rows run the flat kernel at offsets: negative and gapped outer strides too
+    a = arrays((4, 6, 10))[::-1, ::2]
+    row = arrays((1, 1, 10), seed=1)
+    x = TensorType("float64", (None, None, None))("x")
+    y = TensorType("float64", (1, 1, None))("y")
+    expr = M.tanh(x) * y + 2.5
+    f, g = sg.function([x, y], expr, mode=LL), sg.function([x, y], expr, mode=PY)
+    compare(f(a, row), g(a, row))
+    assert f.program.fallback_nodes == 0
