@@ -171,6 +171,16 @@ def _blas_lowering() -> None:
 _blas_lowering()
 
 
+def _conv_lowering() -> None:
+    """Register the conv / pool steps of codegen/conv_calls.py (buffers reused across calls)."""
+    from symgraph.codegen import conv_calls
+
+    conv_calls.register(lower, Emit)
+
+
+_conv_lowering()
+
+
 class LLVMProgram:
     """The compiled function: ``program(list_of_input_values) -> list_of_outputs``."""
 

@@ -5,9 +5,7 @@ Layouts are Theano's: images NCHW, filters OIHW (with groups: O x C/groups x H x
 flipped; ``filter_flip=False`` is cross-correlation.
 
 Numerics: every op of the family (this forward and the two gradient ops in conv_grad.py)
-is im2col + one batched GEMM. The unfold is a strided view of the padded input
-(``sliding_window_view``); one copy lays the patches out for ``np.matmul``; the fold back
-(col2im) is one vectorized add per filter tap, never a loop over pixels.
+is im2col + one GEMM over the whole batch per group (conv_kernels.py).
 
 Gradient design: the three ops are bilinear maps sharing one parameter set, so each one's
 L_op is again one of the three (conv <-> gradInputs <-> gradWeights), and derivatives of
@@ -19,10 +17,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from symgraph.graph import Apply, Op
 from symgraph.ops import math
+from symgraph.ops.conv_kernels import Alloc, conv_forward, fresh
 from symgraph.ops.shape import shape_i, specify_shape
 from symgraph.types import DISCRETE_DTYPES, TensorType, upcast, upgrade_to_float
 from symgraph.variable import as_tensor_variable
@@ -139,46 +137,7 @@ class ConvParams(Op):
         )
 
 
-# --- numpy kernels (the references every backend is tested against) ----------------------------
-
-
-def pad_image(x: np.ndarray, pads: tuple) -> np.ndarray:
-    """`x` zero-padded by ((top, bottom), (left, right))."""
-    (pt, pb), (pl, pr) = pads
-    n, c, h, w = x.shape
-    if pt == pb == pl == pr == 0:
-        return x
-    out = np.zeros((n, c, h + pt + pb, w + pl + pr), dtype=x.dtype)
-    out[:, :, pt : pt + h, pl : pl + w] = x
-    return out
-
-
-def patches(op: ConvParams, xp: np.ndarray, kh: int, kw: int, oh: int, ow: int) -> np.ndarray:
-    """(N, G, C/G, kh, kw, oh, ow) strided view: tap (i, j) of output pixel (y, x)."""
-    (sh, sw), (dh, dw) = op.subsample, op.filter_dilation
-    eh, ew = effective_size(kh, dh), effective_size(kw, dw)
-    view = sliding_window_view(xp, (eh, ew), axis=(2, 3))  # (N, C, rows, cols, eh, ew)
-    view = view[:, :, : (oh - 1) * sh + 1 : sh, : (ow - 1) * sw + 1 : sw, ::dh, ::dw]
-    n, c = xp.shape[:2]
-    g = op.num_groups
-    return view.reshape(n, g, c // g, oh, ow, kh, kw).transpose(0, 1, 2, 5, 6, 3, 4)
-
-
-def col2im(op: ConvParams, cols: np.ndarray, shape: tuple, pads: tuple) -> np.ndarray:
-    """Sum (N, C, kh, kw, oh, ow) columns back onto an image of `shape`: im2col's adjoint."""
-    n, c, h, w = shape
-    _, _, kh, kw, oh, ow = cols.shape
-    (sh, sw), (dh, dw) = op.subsample, op.filter_dilation
-    (pt, pb), (pl, pr) = pads
-    hp = max(h + pt + pb, (oh - 1) * sh + effective_size(kh, dh))
-    wp = max(w + pl + pr, (ow - 1) * sw + effective_size(kw, dw))
-    out = np.zeros((n, c, hp, wp), dtype=cols.dtype)
-    for i in range(kh):  # one strided add per filter tap
-        for j in range(kw):
-            rows = slice(i * dh, i * dh + (oh - 1) * sh + 1, sh)
-            colz = slice(j * dw, j * dw + (ow - 1) * sw + 1, sw)
-            out[:, :, rows, colz] += cols[:, :, i, j]
-    return np.ascontiguousarray(out[:, :, pt : pt + h, pl : pl + w])
+# --- run-time checks ---------------------------------------------------------------------------
 
 
 def check_runtime(op: ConvParams, node: Apply, x_shape: tuple, w_shape: tuple) -> tuple:
@@ -199,17 +158,6 @@ def check_runtime(op: ConvParams, node: Apply, x_shape: tuple, w_shape: tuple) -
             f"{oh} x {ow}"
         )
     return oh, ow
-
-
-def conv_forward(op: ConvParams, x: np.ndarray, w: np.ndarray, oh: int, ow: int) -> np.ndarray:
-    """The convolution by im2col + one batched GEMM: (G, O/G, K) @ (N, G, K, P)."""
-    n = x.shape[0]
-    o, cg, kh, kw = w.shape
-    g = op.num_groups
-    xp = pad_image(x, op.pads(kh, kw))
-    cols = patches(op, xp, kh, kw, oh, ow).reshape(n, g, cg * kh * kw, oh * ow)
-    wk = op.flipped(w).reshape(g, o // g, cg * kh * kw)
-    return np.matmul(wk, cols).reshape(n, o, oh, ow)
 
 
 # --- the op ---------------------------------------------------------------------------------------
@@ -271,9 +219,13 @@ class AbstractConv2d(ConvParams):
         return Apply(self, [img, kern], [TensorType(dtype, (n, o, oh, ow))()])
 
     def perform(self, node: Apply, inputs: list) -> list:
+        return [self.compute(node, inputs, fresh)]
+
+    def compute(self, node: Apply, inputs: list, alloc: Alloc) -> np.ndarray:
+        """The output, its arrays taken from `alloc` (conv_kernels.py)."""
         x, w = inputs
         oh, ow = check_runtime(self, node, x.shape, w.shape)
-        return [conv_forward(self, x, w, oh, ow)]
+        return conv_forward(self, x, w, oh, ow, alloc=alloc)
 
     def infer_shape(self, node: Apply, input_shapes: list) -> list:
         (n, _, h, w), (o, _, kh, kw) = input_shapes

@@ -1,7 +1,7 @@
 """The gradients of conv2d as ops of their own, and the functions built on them.
 
 AbstractConv2d_gradInputs (a transposed convolution) and AbstractConv2d_gradWeights, as in
-Theano, each im2col/col2im + one batched GEMM. With y = conv(x, w) bilinear:
+Theano, each im2col/col2im + one GEMM (conv_kernels.py). With y = conv(x, w) bilinear:
 
 - gradInputs(w, gy) is the adjoint of x -> conv(x, w) applied to gy;
 - gradWeights(x, gy) is the adjoint of w -> conv(x, w) applied to gy.
@@ -22,14 +22,12 @@ from symgraph.ops import math
 from symgraph.ops.conv import (
     AbstractConv2d,
     ConvParams,
-    col2im,
     float_dtype,
     four_d,
-    pad_image,
-    patches,
     shape_text,
     spatial_shape,
 )
+from symgraph.ops.conv_kernels import Alloc, conv_grad_inputs, conv_grad_weights, fresh
 from symgraph.types import INTEGER_DTYPES, TensorType
 from symgraph.variable import as_tensor_variable, constant
 
@@ -108,11 +106,13 @@ class AbstractConv2d_gradInputs(ConvParams):
         return Apply(self, [kern, topgrad, h, w], [out()])
 
     def perform(self, node: Apply, inputs: list) -> list:
+        return [self.compute(node, inputs, fresh)]
+
+    def compute(self, node: Apply, inputs: list, alloc: Alloc) -> np.ndarray:
+        """The output, its arrays taken from `alloc` (conv_kernels.py)."""
         w, gy, h, wd = inputs
         h, wd = int(h), int(wd)
-        n = gy.shape[0]
-        o, cg, kh, kw = w.shape
-        g = self.num_groups
+        o, _, kh, kw = w.shape
         if gy.shape[1] != o:
             raise ValueError(
                 f"conv2d_grad_wrt_inputs: the output gradient {node.inputs[1]} has "
@@ -121,10 +121,7 @@ class AbstractConv2d_gradInputs(ConvParams):
             )
         oh, ow = self.out_hw(h, wd, kh, kw)
         _check_topgrad(self, "conv2d_grad_wrt_inputs", gy, oh, ow, node)
-        wk = self.flipped(w).reshape(g, o // g, cg * kh * kw)
-        cols = np.matmul(wk.transpose(0, 2, 1), gy.reshape(n, g, o // g, oh * ow))
-        cols = cols.reshape(n, g * cg, kh, kw, oh, ow)
-        return [col2im(self, cols, (n, g * cg, h, wd), self.pads(kh, kw))]
+        return conv_grad_inputs(self, w, gy, h, wd, alloc=alloc)
 
     def infer_shape(self, node: Apply, input_shapes: list) -> list:
         kern_shape, top_shape = input_shapes[:2]
@@ -173,6 +170,10 @@ class AbstractConv2d_gradWeights(ConvParams):
         return Apply(self, [img, topgrad, kh, kw], [out()])
 
     def perform(self, node: Apply, inputs: list) -> list:
+        return [self.compute(node, inputs, fresh)]
+
+    def compute(self, node: Apply, inputs: list, alloc: Alloc) -> np.ndarray:
+        """The output, its arrays taken from `alloc` (conv_kernels.py)."""
         x, gy, kh, kw = inputs
         kh, kw = int(kh), int(kw)
         n, c = x.shape[:2]
@@ -186,14 +187,7 @@ class AbstractConv2d_gradWeights(ConvParams):
             )
         oh, ow = self.out_hw(x.shape[2], x.shape[3], kh, kw)
         _check_topgrad(self, "conv2d_grad_wrt_weights", gy, oh, ow, node)
-        k = (c // g) * kh * kw
-        xp = pad_image(x, self.pads(kh, kw))
-        # Patches as (G, K, N*P) and gy as (G, O/G, N*P): one GEMM whose inner size is N*P.
-        cols = patches(self, xp, kh, kw, oh, ow).transpose(1, 2, 3, 4, 0, 5, 6)
-        cols = cols.reshape(g, k, n * oh * ow)
-        gyt = gy.reshape(n, g, o // g, oh * ow).transpose(1, 2, 0, 3).reshape(g, o // g, -1)
-        dw = np.matmul(gyt, cols.transpose(0, 2, 1)).reshape(o, c // g, kh, kw)
-        return [np.ascontiguousarray(self.flipped(dw))]
+        return conv_grad_weights(self, x, gy, kh, kw, alloc=alloc)
 
     def infer_shape(self, node: Apply, input_shapes: list) -> list:
         img_shape, top_shape = input_shapes[:2]

@@ -26,6 +26,7 @@ import numpy as np
 
 from symgraph.graph import Apply, Op
 from symgraph.ops import math
+from symgraph.ops.conv_kernels import Alloc, fresh, zeros
 from symgraph.types import DISCRETE_DTYPES, FLOAT_DTYPES, TensorType
 from symgraph.variable import as_tensor_variable
 
@@ -184,24 +185,28 @@ class Pool(PoolParams):
         return Apply(self, [x], [TensorType(x.dtype, x.type.shape[:-2] + (oh, ow))()])
 
     def perform(self, node: Apply, inputs: list) -> list:
+        return [self.compute(node, inputs, fresh)]
+
+    def compute(self, node: Apply, inputs: list, alloc: Alloc) -> np.ndarray:
+        """The output, its arrays taken from `alloc` (ops/conv_kernels.py)."""
         x = inputs[0]
         out_hw = self.out_hw(*x.shape[-2:])
         if 0 in out_hw or x.size == 0:
-            return [np.zeros(x.shape[:-2] + out_hw, dtype=x.dtype)]
+            return np.zeros(x.shape[:-2] + out_hw, dtype=x.dtype)
         is_max = self.mode == "max"
         xe = self.extended(x, out_hw, _lowest(x.dtype) if is_max else 0)
-        out = None
-        for rows, cols in self.offsets(out_hw):
+        out = alloc("out", x.shape[:-2] + out_hw, x.dtype)
+        for k, (rows, cols) in enumerate(self.offsets(out_hw)):
             window = xe[..., rows, cols]
-            if out is None:
-                out = window.copy()
+            if k == 0:
+                np.copyto(out, window)
             elif is_max:
                 np.maximum(out, window, out=out)
             else:
                 out += window
         if self.mode.startswith("average"):
             out /= self.counts(x.shape[-2:], out_hw, x.dtype)
-        return [out]
+        return out
 
     def infer_shape(self, node: Apply, input_shapes: list) -> list:
         shape = input_shapes[0]
@@ -257,21 +262,32 @@ class MaxPoolGrad(PoolParams):
         return Apply(self, [x, maxout, gz], [x.type()])
 
     def perform(self, node: Apply, inputs: list) -> list:
+        return [self.compute(node, inputs, fresh)]
+
+    def compute(self, node: Apply, inputs: list, alloc: Alloc) -> np.ndarray:
+        """The output, its arrays taken from `alloc` (ops/conv_kernels.py)."""
         x, z, gz = inputs
         out_hw = z.shape[-2:]
         if 0 in out_hw or x.size == 0:
-            return [np.zeros_like(x)]
+            return np.zeros_like(x)
         xe = self.extended(x, out_hw, _lowest(x.dtype))
-        gx = np.zeros(xe.shape, dtype=x.dtype)
+        cropped = xe.shape != x.shape
+        gx = zeros(alloc, "image" if cropped else "out", xe.shape, x.dtype)
+        hit = alloc("hit", z.shape, np.bool_)
         # hit * gz is the fast form, but 0 * inf would put NaN where no max was hit.
         finite = bool(np.isfinite(gz).all())
         for rows, cols in self.offsets(out_hw):
-            hit = xe[..., rows, cols] == z
+            np.equal(xe[..., rows, cols], z, out=hit)
             if finite and not self.overlapping():
                 np.multiply(hit, gz, out=gx[..., rows, cols])  # each element in one window
             else:
                 gx[..., rows, cols] += hit * gz if finite else np.where(hit, gz, 0)
-        return [self.crop(gx, x.shape[-2:])]
+        if not cropped:
+            return gx
+        (ph, pw), (h, w) = self.pad, x.shape[-2:]
+        out = alloc("out", x.shape, x.dtype)
+        np.copyto(out, gx[..., ph : ph + h, pw : pw + w])
+        return out
 
     def infer_shape(self, node: Apply, input_shapes: list) -> list:
         return [input_shapes[0]]
