@@ -9,12 +9,13 @@ Build an expression from symbolic tensors, take gradients, and compile a functio
     f = sg.function([x], sg.grad((x ** 2).sum(), x))
 """
 
-from symgraph import printing, tensor, updates
+from symgraph import gradient, printing, tensor, updates
 from symgraph.compile.mode import Mode
 from symgraph.config import config
 from symgraph.function import Function, In, Out, function
 from symgraph.gradient import Lop, Rop, grad
-from symgraph.printing import pp
+from symgraph.graph import Apply, Constant, Op, Variable, clone
+from symgraph.printing import dprint, pp, pprint
 from symgraph.shared import SharedVariable, shared
 from symgraph import scan  # noqa: E402  (a callable module: sg.scan(...) as theano.scan)
 from symgraph.scan import foldl, foldr, map, reduce  # noqa: E402, A004
@@ -45,4 +46,12 @@ __all__ = [
     "foldl",
     "foldr",
     "ifelse",
+    "Op",
+    "Apply",
+    "Variable",
+    "Constant",
+    "clone",
+    "pprint",
+    "dprint",
+    "gradient",
 ]

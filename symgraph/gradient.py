@@ -88,6 +88,74 @@ def disconnected_grad(x):
 consider_constant = zero_grad
 
 
+@dataclass(frozen=True)
+class GradClip(Op):
+    """Identity in the forward pass; the gradient flowing back is clipped to [lower, upper]."""
+
+    lower: float
+    upper: float
+
+    view_map = {0: [0]}
+
+    def make_node(self, x) -> Apply:
+        x = as_tensor_variable(x)
+        return Apply(self, [x], [x.type()])
+
+    def perform(self, node, inputs):
+        return [inputs[0]]
+
+    def infer_shape(self, node, input_shapes):
+        return [input_shapes[0]]
+
+    def L_op(self, inputs, outputs, output_grads):
+        from symgraph.ops.math import clip
+
+        return [clip(output_grads[0], self.lower, self.upper)]
+
+
+def grad_clip(x, lower_bound, upper_bound):
+    """`x`, whose gradient is clipped elementwise to [lower_bound, upper_bound] (Theano's).
+
+    Examples
+    --------
+    >>> import symgraph as sg, symgraph.tensor as T
+    >>> x = T.dscalar("x")
+    >>> float(sg.grad(grad_clip(x, -1.0, 1.0) ** 2, x).eval({x: 3.0}))
+    1.0
+    """
+    lower, upper = float(lower_bound), float(upper_bound)
+    if upper < lower:
+        raise ValueError(f"grad_clip: upper_bound {upper} is below lower_bound {lower}")
+    return GradClip(lower, upper)(x)
+
+
+@dataclass(frozen=True)
+class GradScale(Op):
+    """Identity in the forward pass; the gradient flowing back is multiplied by `multiplier`."""
+
+    multiplier: float
+
+    view_map = {0: [0]}
+
+    def make_node(self, x) -> Apply:
+        x = as_tensor_variable(x)
+        return Apply(self, [x], [x.type()])
+
+    def perform(self, node, inputs):
+        return [inputs[0]]
+
+    def infer_shape(self, node, input_shapes):
+        return [input_shapes[0]]
+
+    def L_op(self, inputs, outputs, output_grads):
+        return [output_grads[0] * self.multiplier]
+
+
+def grad_scale(x, multiplier):
+    """`x`, whose gradient is multiplied by `multiplier` (Theano's grad_scale)."""
+    return GradScale(float(multiplier))(x)
+
+
 def _as_list(x) -> tuple[list, bool]:
     if isinstance(x, (list, tuple)):
         return list(x), True
@@ -395,7 +463,9 @@ def verify_grad(
     rng = rng if rng is not None else np.random.default_rng(42)
     if not isinstance(pt, (list, tuple)):
         raise TypeError("verify_grad: pt must be a list of numpy arrays")
-    pt = [np.array(p, dtype=p.dtype if isinstance(p, np.ndarray) else config.floatX) for p in pt]
+    # C order: numeric_grad perturbs through a flat view, which a transposed array would copy
+    pt = [np.array(p, dtype=p.dtype if isinstance(p, np.ndarray) else config.floatX, order="C")
+          for p in pt]
     for p in pt:
         if p.dtype.name in DISCRETE_DTYPES:
             raise TypeError(f"verify_grad: inputs must be floating point, got {p.dtype}")

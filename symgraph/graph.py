@@ -186,6 +186,7 @@ class Op:
             raise NotImplementedError(f"{type(self).__name__} does not define make_node")
         from symgraph.variable import as_tensor_variable
 
+        itypes, otypes = as_types(itypes), as_types(otypes)
         inputs = [as_tensor_variable(x) for x in inputs]
         if len(inputs) != len(itypes):
             raise TypeError(f"{self} takes {len(itypes)} inputs, got {len(inputs)}")
@@ -216,6 +217,19 @@ class Op:
 
     def R_op(self, inputs: list, eval_points: list):
         return None  # None: use the generic rule (R_op from two L_ops) in gradient.Rop
+
+
+def as_types(types: Sequence) -> list:
+    """Types from Theano's ``itypes`` / ``otypes`` lists, where ``T.dmatrix`` is a type.
+
+    Here the constructors (``T.dmatrix``) are functions, so one is called to get its type.
+    """
+    out = []
+    for t in types:
+        if callable(t) and not hasattr(t, "is_super"):
+            t = t().type
+        out.append(t)
+    return out
 
 
 def _inherited(cls: type, name: str):
@@ -309,6 +323,32 @@ def clone_replace(
                 else v
             )
     return [memo[v] for v in outputs], memo
+
+
+def clone(output, replace=None, strict: bool = True, share_inputs: bool = True):
+    """A copy of the graph of `output` (a variable or a list) with `replace` substituted.
+
+    Theano's ``theano.clone``: `replace` is a dict or a list of (old, new) pairs; with
+    `strict` a replacement must have the type of the variable it replaces; with
+    `share_inputs=False` the graph inputs are copied too.
+    """
+    from symgraph.variable import as_tensor_variable
+
+    pairs = list(replace.items()) if isinstance(replace, Mapping) else list(replace or ())
+    memo = {}
+    for old, new in pairs:
+        new = new if isinstance(new, Variable) else as_tensor_variable(new)
+        if strict and new.type != old.type:
+            raise TypeError(
+                f"clone: the replacement {new}{new.where()} has type {new.type}, but "
+                f"{old}{old.where()} has type {old.type} (pass strict=False to allow this)"
+            )
+        memo[old] = new
+    outputs = output if isinstance(output, (list, tuple)) else [output]
+    new_outputs, _ = clone_replace(list(outputs), memo, copy_inputs=not share_inputs)
+    if isinstance(output, (list, tuple)):
+        return type(output)(new_outputs)
+    return new_outputs[0]
 
 
 def is_same_graph(a: Variable, b: Variable) -> bool:

@@ -176,3 +176,50 @@ class Print(Op):
 
     def L_op(self, inputs, outputs, output_grads):
         return [output_grads[0]]
+
+
+dprint = debugprint
+
+
+def pydotprint(fct, outfile: str | None = None, format: str = "png", with_ids: bool = False,
+               print_output_file: bool = True, return_image: bool = False, **kwargs):
+    """Draw the graph of `fct` (a Function, variable or list of them) with pydot (Theano's).
+
+    Apply nodes are boxes, variables are ellipses. pydot (and graphviz) are optional: without
+    them this raises ImportError saying so.
+    """
+    try:
+        import pydot
+    except ImportError as exc:
+        raise ImportError("pydotprint needs the optional package pydot (and graphviz): "
+                          "pip install pydot") from exc
+    from symgraph.graph import toposort
+
+    outputs, _ = _outputs_of(fct)
+    graph = pydot.Dot(graph_type="digraph")
+    names: dict = {}
+
+    def var_node(v: Variable) -> str:
+        key = f"v{id(v)}"
+        if key not in names:
+            label = str(v) + (f" {_id(v, {}, 'CHAR')}" if with_ids else "") + f"\n{v.type}"
+            names[key] = label
+            graph.add_node(pydot.Node(key, label=label, shape="ellipse"))
+        return key
+
+    for node in toposort(outputs):
+        key = f"n{id(node)}"
+        graph.add_node(pydot.Node(key, label=str(node.op), shape="box"))
+        for k, inp in enumerate(node.inputs):
+            graph.add_edge(pydot.Edge(var_node(inp), key, label=str(k)))
+        for out in node.outputs:
+            graph.add_edge(pydot.Edge(key, var_node(out)))
+    for v in outputs:
+        var_node(v)
+    if return_image:
+        return graph.create(format=format)
+    outfile = outfile or f"symgraph.pydotprint.{format}"
+    graph.write(outfile, format=format)
+    if print_output_file:
+        print("The output file is available at", outfile)
+    return None

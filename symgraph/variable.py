@@ -251,8 +251,50 @@ class _TensorOps:
             _m().sum(_m().pow(_m().abs(self), L), axis=axis, keepdims=keepdims), 1.0 / L
         )
 
+    def nonzero(self, return_matrix=False):
+        from symgraph.ops import numeric
+
+        return numeric.nonzero(self, return_matrix)
+
     def nonzero_values(self):
-        raise NotImplementedError("nonzero_values has a data-dependent shape and is not supported")
+        from symgraph.ops import numeric
+
+        return numeric.nonzero_values(self)
+
+    def sort(self, axis=-1, kind="quicksort", order=None):
+        from symgraph.ops import sort
+
+        return sort.sort(self, axis, kind, order)
+
+    def argsort(self, axis=-1, kind="quicksort", order=None):
+        from symgraph.ops import sort
+
+        return sort.argsort(self, axis, kind, order)
+
+    def cumsum(self, axis=None):
+        from symgraph.ops import extra_ops
+
+        return extra_ops.cumsum(self, axis)
+
+    def cumprod(self, axis=None):
+        from symgraph.ops import extra_ops
+
+        return extra_ops.cumprod(self, axis)
+
+    def diagonal(self, offset=0, axis1=0, axis2=1):
+        from symgraph.ops import diag
+
+        return diag.diagonal(self, offset, axis1, axis2)
+
+    def repeat(self, repeats, axis=None):
+        from symgraph.ops import alloc
+
+        return alloc.repeat(self, repeats, axis)
+
+    def take(self, indices, axis=None, mode="raise"):
+        from symgraph.ops import advanced
+
+        return advanced.take(self, indices, axis, mode)
 
     def copy(self, name=None):
         out = _m().identity(self)

@@ -31,7 +31,29 @@ from symgraph.variable import (
     TensorConstant, TensorVariable, as_tensor, as_tensor_variable, constant,
 )
 
+from symgraph.ops.diag import diag, diagonal, trace
+from symgraph.ops.extra_ops import (
+    bartlett, bincount, compress, cumprod, cumsum, diff, fill_diagonal, fill_diagonal_offset,
+    searchsorted, to_one_hot, unique,
+)
+from symgraph.ops.numeric import (
+    allclose, choose, deg2rad, flatnonzero, gamma, inv, isclose, mgrid, nonzero, nonzero_values,
+    ogrid, rad2deg, reciprocal, roll,
+)
+
 from symgraph.tensor import nnet  # noqa: E402  (needs the names above)
 from symgraph.tensor import blas, nlinalg, random, shared_randomstreams  # noqa: E402
+from symgraph.tensor import extra_ops, slinalg, type  # noqa: E402, A004
 
-__all__ = [name for name in dir() if not name.startswith("_")]
+# Theano's names that are both a submodule and a function (var, sort): the submodules are
+# loaded now, since loading one later would rebind the name to the module; then the functions
+# are bound again (``from symgraph.tensor.sort import argsort`` still reads the module)
+_importlib = __import__("importlib")
+_importlib.import_module("symgraph.tensor.var")
+_importlib.import_module("symgraph.tensor.sort")
+from symgraph.ops.math import var  # noqa: E402, F811
+from symgraph.ops.sort import argsort, sort, take_along_axis  # noqa: E402, F811
+from symgraph.tensor import basic  # noqa: E402  (last: it copies the names above)
+
+# not `type`: a star import would hide the builtin
+__all__ = [name for name in dir() if not name.startswith("_") and name != "type"]

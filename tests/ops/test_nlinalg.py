@@ -72,3 +72,74 @@ def test_errors():
         f(np.ones((2, 3)))
     with pytest.raises(TypeError, match="at least one"):
         matrix_dot()
+
+
+# --- decompositions ----------------------------------------------------------------------------
+
+from symgraph.ops.nlinalg import eig, eigh, matrix_power, pinv, qr, svd  # noqa: E402
+
+SPD = _well_conditioned(4) @ _well_conditioned(4).T
+
+
+def test_pinv():
+    check_op(pinv, [rng.uniform(-1, 1, size=(4, 3))], np.linalg.pinv, grad=True)
+    check_op(pinv, [rng.uniform(-1, 1, size=(2, 3))], np.linalg.pinv, grad=True)
+
+
+@pytest.mark.parametrize("uplo", ["L", "U"])
+def test_eigh(uplo):
+    check_op(lambda x: eigh(x, uplo), [SPD], lambda x: list(np.linalg.eigh(x, uplo)),
+             rtol=1e-6, atol=1e-8)
+    check_op(lambda x: eigh(x, uplo)[0], [SPD], lambda x: np.linalg.eigh(x, uplo)[0], grad=True)
+    # eigenvectors have a free sign: test a function that does not see it
+    w = rng.uniform(size=(4, 4))
+    check_op(lambda x: (eigh(x, uplo)[1] ** 2 * w).sum(), [SPD],
+             lambda x: (np.linalg.eigh(x, uplo)[1] ** 2 * w).sum(), grad=True)
+
+
+def test_eig_is_complex():
+    a = rng.uniform(-1, 1, size=(3, 3))
+    x = T.dmatrix("x")
+    w, v = sg.function([x], eig(x))(a)
+    ew, ev = np.linalg.eig(a)
+    assert w.dtype == v.dtype == np.complex128
+    np.testing.assert_allclose(w, ew)
+    np.testing.assert_allclose(a @ v, v * w, atol=1e-12)
+    assert eig(T.fmatrix())[0].dtype == "complex64"
+
+
+@pytest.mark.parametrize("full", [True, False])
+def test_svd(full):
+    m = rng.uniform(-1, 1, size=(5, 3))
+    x = T.dmatrix("x")
+    u, s, vh = sg.function([x], svd(x, full))(m)
+    _, s_ref, _ = np.linalg.svd(m, full)
+    np.testing.assert_allclose(s, s_ref)
+    assert u.shape == ((5, 5) if full else (5, 3)) and vh.shape == (3, 3)
+    np.testing.assert_allclose((u[:, :3] * s) @ vh, m, atol=1e-12)
+    check_op(lambda a: svd(a, compute_uv=False), [m], lambda a: np.linalg.svd(a, compute_uv=False))
+
+
+@pytest.mark.parametrize("mode", ["reduced", "complete", "r", "raw"])
+def test_qr(mode):
+    m = rng.uniform(-1, 1, size=(5, 3))
+    x = T.dmatrix("x")
+    got = sg.function([x], qr(x, mode))(m)
+    want = np.linalg.qr(m, mode)
+    got, want = (got, want) if mode != "r" else ([got], [want])
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, atol=1e-12)
+
+
+@pytest.mark.parametrize("n", [0, 1, 3, 4, -2])
+def test_matrix_power(n):
+    check_op(lambda x: matrix_power(x, n), [_well_conditioned(3) * 0.5],
+             lambda x: np.linalg.matrix_power(x, n), grad=True, rtol=1e-5)
+
+
+def test_facade_names():
+    from symgraph.tensor import nlinalg
+
+    for name in ("eigh", "svd", "trace", "pinv", "qr", "matrix_dot", "eig", "diag",
+                 "alloc_diag", "extract_diag", "matrix_power"):
+        assert callable(getattr(nlinalg, name))

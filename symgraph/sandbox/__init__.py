@@ -1,0 +1,1 @@
+"""Theano's sandbox path, kept for imports such as ``theano.sandbox.rng_mrg``."""

@@ -1,0 +1,13 @@
+"""symgraph.tensor.extra_ops: Theano's extra_ops at its path (a facade over ops/)."""
+
+from symgraph.ops.alloc import repeat
+from symgraph.ops.extra_ops import (
+    Bartlett, BinCount, CumOp, FillDiagonal, SearchSorted, Unique, bartlett, bincount, compress,
+    cumprod, cumsum, diff, fill_diagonal, fill_diagonal_offset, searchsorted, to_one_hot, unique,
+)
+from symgraph.ops.numeric import choose
+from symgraph.ops.shape import squeeze
+
+__all__ = ["Bartlett", "BinCount", "CumOp", "FillDiagonal", "SearchSorted", "Unique", "bartlett",
+           "bincount", "choose", "compress", "cumprod", "cumsum", "diff", "fill_diagonal",
+           "fill_diagonal_offset", "repeat", "searchsorted", "squeeze", "to_one_hot", "unique"]
