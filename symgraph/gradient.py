@@ -48,16 +48,10 @@ class GradientError(AssertionError):
         self.analytic, self.numeric = analytic, numeric
 
 
-@dataclass(frozen=True)
-class GradientStop(Op):
-    """Identity in the forward pass; its gradient is zero ('zero') or absent ('disconnected')."""
-
-    mode: str = "zero"
+class _IdentityForward(Op):
+    """An op that passes its input through unchanged; subclasses say what its gradient is."""
 
     view_map = {0: [0]}
-
-    def __str__(self) -> str:
-        return {"zero": "ZeroGrad", "disconnected": "DisconnectedGrad"}[self.mode]
 
     def make_node(self, x) -> Apply:
         x = as_tensor_variable(x)
@@ -68,6 +62,16 @@ class GradientStop(Op):
 
     def infer_shape(self, node, input_shapes):
         return [input_shapes[0]]
+
+
+@dataclass(frozen=True)
+class GradientStop(_IdentityForward):
+    """Identity in the forward pass; its gradient is zero ('zero') or absent ('disconnected')."""
+
+    mode: str = "zero"
+
+    def __str__(self) -> str:
+        return {"zero": "ZeroGrad", "disconnected": "DisconnectedGrad"}[self.mode]
 
     def L_op(self, inputs, outputs, output_grads):
         from symgraph.ops.math import zeros_like
@@ -89,23 +93,11 @@ consider_constant = zero_grad
 
 
 @dataclass(frozen=True)
-class GradClip(Op):
+class GradClip(_IdentityForward):
     """Identity in the forward pass; the gradient flowing back is clipped to [lower, upper]."""
 
     lower: float
     upper: float
-
-    view_map = {0: [0]}
-
-    def make_node(self, x) -> Apply:
-        x = as_tensor_variable(x)
-        return Apply(self, [x], [x.type()])
-
-    def perform(self, node, inputs):
-        return [inputs[0]]
-
-    def infer_shape(self, node, input_shapes):
-        return [input_shapes[0]]
 
     def L_op(self, inputs, outputs, output_grads):
         from symgraph.ops.math import clip
@@ -130,22 +122,10 @@ def grad_clip(x, lower_bound, upper_bound):
 
 
 @dataclass(frozen=True)
-class GradScale(Op):
+class GradScale(_IdentityForward):
     """Identity in the forward pass; the gradient flowing back is multiplied by `multiplier`."""
 
     multiplier: float
-
-    view_map = {0: [0]}
-
-    def make_node(self, x) -> Apply:
-        x = as_tensor_variable(x)
-        return Apply(self, [x], [x.type()])
-
-    def perform(self, node, inputs):
-        return [inputs[0]]
-
-    def infer_shape(self, node, input_shapes):
-        return [input_shapes[0]]
 
     def L_op(self, inputs, outputs, output_grads):
         return [output_grads[0] * self.multiplier]

@@ -117,15 +117,7 @@ def _lowering(make: Callable[[Apply], Callable | None]):
         call = make(node)
         if call is None:
             return False
-        fn, apply = emit.name("X", call), emit.name("N", node)
-        emit.fresh = not getattr(op, "inplace", False)  # a buffer of its own, or perform's
-        args = ", ".join(ins)
-        emit.lines += [
-            "try:",
-            f"    {outs[0]} = {fn}({args})",
-            "except Exception as exc:",
-            f"    raise node_error({apply}, exc, [{args}]) from exc",
-        ]
-        return True
+        # a buffer of its own, or perform's, unless the op overwrites its input
+        return emit.python_call(call, node, ins, outs, fresh=not getattr(op, "inplace", False))
 
     return lowering

@@ -143,36 +143,30 @@ def _plain(dtype, *arrays) -> bool:
     return all(type(x) is np.ndarray and x.dtype == dtype and x.flags.aligned for x in arrays)
 
 
+def _usable(a: np.ndarray, b: np.ndarray, out: np.ndarray, ranks: tuple) -> bool:
+    """One BLAS dtype, the ranks of `ranks`, matching sizes, `out` writeable and apart."""
+    if library() is None or out.dtype not in DTYPES or not _plain(out.dtype, a, b, out):
+        return False
+    if (a.ndim, b.ndim, out.ndim) != ranks or not out.flags.writeable:
+        return False
+    if a.shape[1] != b.shape[0] or out.shape != a.shape[:1] + b.shape[1:]:
+        return False
+    return not (np.may_share_memory(out, a) or np.may_share_memory(out, b))
+
+
 def gemm(alpha, a: np.ndarray, b: np.ndarray, beta, c: np.ndarray) -> bool:
     """c <- alpha * a @ b + beta * c for matrices of one BLAS dtype, in place (c writeable and
     not overlapping a or b); False, with c untouched, when BLAS cannot take these operands."""
-    lib = library()
-    dtype = c.dtype
-    if lib is None or dtype not in DTYPES or not _plain(dtype, a, b, c):
+    if not _usable(a, b, c, (2, 2, 2)):
         return False
-    if a.ndim != 2 or b.ndim != 2 or c.ndim != 2 or not c.flags.writeable:
-        return False
-    if a.shape[1] != b.shape[0] or c.shape != (a.shape[0], b.shape[1]):
-        return False
-    if np.may_share_memory(c, a) or np.may_share_memory(c, b):
-        return False
-    return _call_gemm(lib.functions["gemm", dtype], alpha, a, b, beta, c)
+    return _call_gemm(library().functions["gemm", c.dtype], alpha, a, b, beta, c)
 
 
 def gemv(alpha, a: np.ndarray, x: np.ndarray, beta, y: np.ndarray) -> bool:
     """y <- alpha * a @ x + beta * y (a a matrix, x and y vectors), like `gemm`."""
-    lib = library()
-    dtype = y.dtype
-    if lib is None or dtype not in DTYPES or not _plain(dtype, a, x, y):
+    if not _usable(a, x, y, (2, 1, 1)) or a.shape[1] == 0:  # BLAS would not scale y by beta
         return False
-    if a.ndim != 2 or x.ndim != 1 or y.ndim != 1 or not y.flags.writeable:
-        return False
-    if a.shape[1] != x.shape[0] or y.shape[0] != a.shape[0]:
-        return False
-    if a.shape[1] == 0:  # BLAS returns early without scaling y by beta
-        return False
-    if np.may_share_memory(y, a) or np.may_share_memory(y, x):
-        return False
+    lib, dtype = library(), y.dtype
     la = _layout(a)
     incx, incy = x.strides[0] // x.itemsize, y.strides[0] // y.itemsize
     if la is None or x.strides[0] % x.itemsize or y.strides[0] % y.itemsize:

@@ -80,19 +80,8 @@ def register(lower, emit_class) -> None:
 
 def _lowering(make: Callable[[Apply], Callable]):
     def lowering(op, node: Apply, ins: list[str], outs: list[str], emit) -> bool:
-        return _emit(make(node), node, ins, outs, emit)
+        # every output is a Workspace buffer, reused only when nobody holds it
+        return emit.python_call(make(node), node, ins, outs, fresh=True)
 
     return lowering
 
-
-def _emit(call: Callable, node: Apply, ins: list[str], outs: list[str], emit) -> bool:
-    fn, apply = emit.name("X", call), emit.name("N", node)
-    emit.fresh = True  # every output is a Workspace buffer, reused only when nobody holds it
-    args = ", ".join(ins)
-    emit.lines += [
-        "try:",
-        f"    {outs[0]} = {fn}({args})",
-        "except Exception as exc:",
-        f"    raise node_error({apply}, exc, [{args}]) from exc",
-    ]
-    return True

@@ -54,6 +54,21 @@ class Emit:
         self.globals[key] = value
         return key
 
+    def python_call(self, call: Callable, node: Apply, ins: list[str], outs: list[str],
+                    fresh: bool) -> bool:
+        """A step that is one Python call `outs[0] = call(*ins)`; errors name the node.
+        `fresh`: the result is an array of the call's own, never handed out twice."""
+        fn, apply = self.name("X", call), self.name("N", node)
+        self.fresh = fresh
+        args = ", ".join(ins)
+        self.lines += [
+            "try:",
+            f"    {outs[0]} = {fn}({args})",
+            "except Exception as exc:",
+            f"    raise node_error({apply}, exc, [{args}]) from exc",
+        ]
+        return True
+
 
 @functools.singledispatch
 def lower(op, node: Apply, ins: list[str], outs: list[str], emit: Emit) -> bool:
