@@ -20,6 +20,9 @@ _CHOICES = {
     "floatX": ("float64", "float32", "float16"),
     "device": ("cpu", "cuda"),
     "on_unused_input": ("raise", "warn", "ignore"),
+    "warn_float64": ("ignore", "warn", "raise"),
+    "exception_verbosity": ("low", "high"),
+    "on_opt_error": ("warn", "raise", "ignore"),
 }
 
 
@@ -33,6 +36,19 @@ class Config:
     print_rewrites: bool = False
     compute_test_value: str = "off"
     cast_policy: str = "custom"
+    # With mode 'Mode' (or left unset): the rewrites and the backend of the default mode,
+    # spelled as Theano's flags (optimizer=None|fast_compile|fast_run, linker=py|cvm|...).
+    optimizer: str | None = None
+    linker: str | None = None
+    profile: bool = False  # profile every function (as function(..., profile=True))
+    warn_float64: str = "ignore"  # what a compiled graph holding a float64 variable does
+    # Theano flags accepted so that scripts setting them run; they change nothing here
+    # (buffers are always reused, threads are the driver's, errors always name the node).
+    exception_verbosity: str = "low"
+    allow_gc: bool = True
+    openmp: bool = False
+    on_opt_error: str = "warn"
+    deterministic: str = "default"
 
     def __setattr__(self, name: str, value) -> None:
         if name not in {f.name for f in fields(Config)}:

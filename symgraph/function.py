@@ -194,6 +194,10 @@ def function(
     shareds = [v for v in shareds if v not in in_vars]
     _check_missing(in_vars, shareds, everything)
     fg = FunctionGraph(in_vars + shareds, everything)
+    if config.warn_float64 != "ignore":
+        _check_float64(fg, config.warn_float64)
+    if profile is None and config.profile:
+        profile = True
     # output position -> input position of each update: the in-place pass may let an update
     # overwrite its shared variable's buffer (Theano's fgraph.update_mapping)
     position = {v: len(in_vars) + k for k, v in enumerate(shareds)}
@@ -282,6 +286,19 @@ def _check_used(in_vars, exprs, policy: str) -> None:
                 raise UnusedInputError(msg)
             if policy == "warn":
                 warnings.warn(msg, stacklevel=3)
+
+
+def _check_float64(fg: FunctionGraph, action: str) -> None:
+    """config.warn_float64: name the first float64 variable of the graph (often a float32
+    model upcast by a Python float or a float64 array)."""
+    for v in list(fg.inputs) + [o for n in fg.toposort() for o in n.outputs]:
+        if getattr(v, "dtype", None) == "float64":
+            made = f" by {v.owner.op}" if v.owner is not None else ""
+            msg = f"config.warn_float64: the graph holds the float64 variable {_describe(v)}{made}"
+            if action == "raise":
+                raise TypeError(msg)
+            warnings.warn(msg, stacklevel=3)
+            return
 
 
 def _check_missing(in_vars, shareds, exprs) -> None:

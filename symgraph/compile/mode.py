@@ -24,6 +24,7 @@ LINKERS = {
 OPTIMIZERS = {
     None: "none",
     "None": "none",
+    "none": "none",
     "fast_compile": "fast_compile",
     "fast_run": "fast_run",
     "default": "fast_run",
@@ -148,9 +149,15 @@ def get_mode(mode) -> Mode:
     """A Mode from None (config.mode), a preset name ('FAST_RUN', 'FAST_COMPILE') or a Mode."""
     if mode is None:
         mode = config.mode
+        if config.optimizer is not None or config.linker is not None or mode == "Mode":
+            preset = PRESETS.get(mode, FAST_RUN)
+            optimizer = config.optimizer if config.optimizer is not None else preset.optimizer
+            return Mode(linker=config.linker or preset.linker, optimizer=optimizer)
     if isinstance(mode, Mode):
         return mode
     if isinstance(mode, str):
+        if mode == "Mode":
+            return FAST_RUN
         if mode in PRESETS:
             return PRESETS[mode]
         if mode in CHECK_MODES:
