@@ -2,13 +2,17 @@
 
 One small class per kind of input or output (see info.py). Each binds its per-step inner
 inputs into one argument list that lives for the whole loop, and stores the inner program's
-outputs. Everything the loop writes is allocated before the first step: per-step states go
-straight into rows of the output buffer, a state that keeps its last value only cycles through
-span + 1 rows, gradient accumulators through span + 1 arrays. Results of the inner program are
-copied out within the step, so the program may reuse its output buffers at the next step.
+outputs. Everything the loop writes is allocated before the first step (or reused from the
+last call, see Spares): per-step states go straight into rows of the output buffer, a state
+that keeps its last value only cycles through span + 1 rows, gradient accumulators through
+span + 1 arrays. Results of the inner program are copied out within the step, so the program
+may reuse its output buffers at the next step.
 """
 
 from __future__ import annotations
+
+import sys
+from functools import partial
 
 import numpy as np
 
@@ -124,14 +128,41 @@ def _accumulate(buf: np.ndarray, row: int, c) -> None:
     target += c
 
 
+class Spares:
+    """The per-step output buffers of a loop's last run, for the next run to write again.
+
+    A fresh buffer of n rows costs its page faults at every call (as much as the copies into
+    it); one that nobody holds any more (no result, no view of it) is reused instead.
+    """
+
+    def __init__(self):
+        self.arrays: dict = {}
+
+    def take(self, key, shape: tuple, dtype: str) -> np.ndarray:
+        arr = self.arrays.pop(key, None)
+        # referenced here and by getrefcount's argument only: no one else can see it
+        if arr is not None and arr.shape == shape and arr.dtype == dtype:
+            if sys.getrefcount(arr) == 2:
+                return arr
+        return np.empty(shape, dtype)
+
+    def keep(self, key, buffer: _Buffer | None) -> None:
+        if buffer is not None and buffer.arr is not None and not buffer.growable:
+            self.arrays[key] = buffer.arr
+
+
 class _Buffer:
     """Rows of an output, preallocated for n steps (grown by doubling in a while loop)."""
 
-    def __init__(self, n: int, growable: bool, dtype: str, row_shape: tuple | None = None):
-        self.n, self.growable, self.dtype = n, growable, dtype
+    def __init__(
+        self, n: int, growable: bool, dtype: str, row_shape: tuple | None = None, take=None
+    ):
+        self.n, self.growable, self.dtype, self.take = n, growable, dtype, take
         self.arr = None if row_shape is None else self._alloc(row_shape)
 
     def _alloc(self, row_shape: tuple) -> np.ndarray:
+        if self.take is not None and not self.growable:
+            return self.take((self.n,) + tuple(row_shape), np.dtype(self.dtype))
         cap = min(self.n, _GROW_FROM) if self.growable else self.n
         return np.empty((cap,) + tuple(row_shape), self.dtype)
 
@@ -173,6 +204,7 @@ class _StateRun:
         var: Variable,
         out: Variable,
         slot: int,
+        take=None,
     ):
         self.spec, self.what = spec, f"the step output {_label(out)}"
         if spec.single:
@@ -191,7 +223,7 @@ class _StateRun:
         self.slots = [(slot + k, span + tap) for k, tap in enumerate(spec.taps)]
         self.buffer = None
         if spec.keep == "all":
-            self.buffer = _Buffer(n, growable, dtype, self.row_shape)
+            self.buffer = _Buffer(n, growable, dtype, self.row_shape, take)
         else:  # the last value only: cycle through span + 1 rows, none read while written
             ring = np.empty((span + 1,) + tuple(self.row_shape), dtype)
             self.ring = [_row_view(ring, i) for i in range(span + 1)]
@@ -293,12 +325,20 @@ class _WindowRun:
 
 
 def run_scan(
-    call, info: ScanInfo, node: Apply, inputs: list, inner_outputs: tuple, empty_rows
+    call,
+    info: ScanInfo,
+    node: Apply,
+    inputs: list,
+    inner_outputs: tuple,
+    empty_rows,
+    spares: Spares | None = None,
 ) -> list:
     """Run the loop of a Scan node on numpy `inputs`; return its outer outputs.
 
-    `call(args) -> results` is the compiled inner program (inputs and outputs as lists).
+    `call(args) -> results` is the compiled inner program (inputs and outputs as lists);
+    `spares` holds the per-step buffers of the last run, reused where no one holds them.
     """
+    spares = spares or Spares()
     n = int(inputs[0])
     if n < 0:
         raise ValueError(f"scan: n_steps must be >= 0, got {n} ({_label(node.inputs[0])})")
@@ -316,10 +356,16 @@ def run_scan(
     for k, (spec, vals, var, out) in enumerate(
         zip(info.states, ins["states"], ins_vars["states"], outs_vars["states"])
     ):
-        run = _StateRun(spec, vals[0], n, info.until, out[0].dtype, var[0], inner_outputs[k], slot)
+        take = partial(spares.take, ("state", k))
+        run = _StateRun(
+            spec, vals[0], n, info.until, out[0].dtype, var[0], inner_outputs[k], slot, take
+        )
         states.append(run)
         slot += len(spec.taps)
-    nit = [_Buffer(n, info.until, out[0].dtype) for out in outs_vars["nit_sots"]]
+    nit = [
+        _Buffer(n, info.until, out[0].dtype, take=partial(spares.take, ("nit", k)))
+        for k, out in enumerate(outs_vars["nit_sots"])
+    ]
     windows = [
         _WindowRun(spec, vals[0], vals[1] if spec.seeded else None, n, out[0].dtype, info.until)
         for spec, vals, out in zip(info.windows, ins["windows"], outs_vars["windows"])
@@ -367,6 +413,10 @@ def run_scan(
             n_done = t + 1
             break
     del results, args
+    for k, s in enumerate(states):
+        spares.keep(("state", k), s.buffer)
+    for k, buf in enumerate(nit):
+        spares.keep(("nit", k), buf)
     outputs = [s.result(n_done) for s in states]
     rows = empty_rows(inputs) if n_done == 0 and nit else None
     for k, (buf, out) in enumerate(zip(nit, outs_vars["nit_sots"])):

@@ -21,7 +21,7 @@ import numpy as np
 from symgraph.graph import Apply, Constant, Op, Variable
 from symgraph.scan.info import ScanInfo, split, total
 from symgraph.scan.inner import check_closed, compile_inner, infer_inner_shapes
-from symgraph.scan.loop import run_scan
+from symgraph.scan.loop import Spares, run_scan
 from symgraph.types import TensorType
 from symgraph.variable import as_tensor_variable
 
@@ -153,11 +153,16 @@ class Scan(Op):
         # the inner function has no shared storage and trusts its inputs: call its program
         # directly, skipping Function.__call__'s binding and filtering at every step
         call = fn.program if not fn._storages else lambda args: fn(*args)
-        return run_scan(call, self.info, node, inputs, self.inner_outputs, self._empty_rows)
+        spares = self.__dict__.get("_spares")
+        if spares is None:
+            spares = Spares()
+            object.__setattr__(self, "_spares", spares)
+        return run_scan(call, self.info, node, inputs, self.inner_outputs, self._empty_rows, spares)
 
     def __getstate__(self):
         state = dict(self.__dict__)
         state.pop("_fn", None)
+        state.pop("_spares", None)
         return state
 
     # --- shapes ---
