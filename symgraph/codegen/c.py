@@ -321,12 +321,17 @@ def entry_address() -> int:
     return _ENTRY[1]
 
 
-def make_entry(kernel: Kernel, info_address: int) -> tuple[object, list]:
+def make_entry(kernel: Kernel, info_address: int, library: object) -> tuple[object, list]:
     """The kernel's builtin function (sg_entry with this kernel's info and dtypes in `self`),
-    and the objects to keep alive while it exists."""
+    and the objects to keep alive while it exists.
+
+    `self` ends with the method table and the kernel's library, which sg_entry never reads:
+    whoever holds the function keeps them alive (a freed table was read by the garbage
+    collector while a compiled function still held the entry).
+    """
     method = _MethodDef(kernel.name.encode(), entry_address(), METH_FASTCALL, None)
     dtypes = tuple(np.dtype(o.dtype) for o in list(kernel.inputs) + list(kernel.outputs))
-    self = (np.ndarray, info_address, *dtypes)
+    self = (np.ndarray, info_address, *dtypes, method, library, _ENTRY[0])
     return _new_cfunction(ctypes.addressof(method), self, None), [method, self]
 
 
@@ -348,7 +353,7 @@ def compile_kernel(kernel: Kernel) -> CompiledKernel:
         lib = ctypes.CDLL(str(path), mode=os.RTLD_LOCAL)
         info = ctypes.addressof(ctypes.c_char.in_dll(lib, f"{kernel.name}_info"))
         STATS["cache_hits" if hit else "compiled"] += 1
-        call, keep = make_entry(kernel, info)
+        call, keep = make_entry(kernel, info, lib)
         compiled = CompiledKernel(kernel, source, str(path), call, hit,
                                   time.perf_counter() - t0, [lib, *keep])
         _COMPILED[(kernel.name, openmp)] = compiled

@@ -103,10 +103,16 @@ _new_cfunction.argtypes = [ctypes.c_void_p, ctypes.py_object, ctypes.py_object]
 
 
 def make_entry(kernel: Kernel, address: int) -> tuple[object, list]:
-    """The builtin function calling the entry at `address`, and the objects to keep alive."""
+    """The builtin function calling the entry at `address`, and the objects to keep alive.
+
+    `self` holds what the entry compares types and descrs against, then the method table the
+    function points to: whoever holds the function keeps its table alive (a freed table was
+    read by the garbage collector while a compiled function still held the entry). The entry
+    reads `self` by position and never looks at that last item.
+    """
     method = _MethodDef(kernel.name.encode(), address, METH_FASTCALL, None)
     dtypes = tuple(np.dtype(o.dtype) for o in list(kernel.inputs) + list(kernel.outputs))
-    self = (np.ndarray,) + dtypes  # what the entry compares types and descrs against
+    self = (np.ndarray, *dtypes, method)
     fn = _new_cfunction(ctypes.addressof(method), self, None)
     return fn, [method, self]
 

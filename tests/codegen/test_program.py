@@ -277,3 +277,29 @@ def test_entry_points_check_the_type_before_reading_ndarray_fields(backend):
     assert kernel.call(np.zeros(3), obj) == 1
     assert kernel.call(np.zeros(3), out) == 0
     del obj  # the region stays mapped: the object's refcount never reaches zero
+
+
+@pytest.mark.parametrize("backend", ["llvm", "c"])
+def test_an_entry_point_keeps_its_method_table_alive(backend):
+    # The builtin function points into a ctypes method table; when only the compile cache
+    # held that table, clearing the cache freed it under functions still in use, and the
+    # garbage collector later read the freed memory (the intermittent crash of full runs).
+    import gc
+
+    from symgraph.codegen import c
+
+    cache = {"llvm": llvm._COMPILED, "c": c._COMPILED}[backend]
+    x = vector()
+    f = sg.function([x], x * 3, mode=Mode(backend=backend, optimizer=None))
+    entry = f.program.kernels[0].call
+    assert type(entry.__self__[-1 if backend == "llvm" else -3]).__name__ == "_MethodDef"
+    saved = dict(cache)
+    cache.clear()
+    try:
+        gc.collect()
+        out = np.empty(3)
+        assert entry(np.arange(3.0), out) == 0
+        np.testing.assert_array_equal(out, [0, 3, 6])
+        np.testing.assert_array_equal(f(np.arange(3.0)), [0, 3, 6])
+    finally:
+        cache.update(saved)
