@@ -10,7 +10,8 @@
 # 1. installs pycuda's dependencies from .gpu_wheels/ (pip --no-index) and builds pycuda from
 #    the sdist there (in /tmp, in place, -j$(nproc); CUDA_ROOT from nvcc);
 # 2. benchmarks (benchmarks/gpu/bench.py, one process per part): copy bandwidth, the fused
-#    elementwise on 100M float32, the MLP step against PyTorch eager, the convnet (n/a);
+#    elementwise on 100M float32, the MLP step against PyTorch eager, the convnet (n/a); then
+#    the MLP step's host work alone (benchmarks/gpu/host_overhead.py: no GPU needed);
 # 3. tests: pytest -m cuda, the nvcc compile tests, then a slice of the op suite on 'cuda';
 # 4. writes ONE markdown table to $OUT/gpu_results.md and prints it.
 #
@@ -124,11 +125,14 @@ DRY=""
 for part in bandwidth elementwise mlp torch_mlp convnet; do
     phase "bench_$part" 100 $PY benchmarks/gpu/bench.py --out "$OUT" --part "$part" $DRY
 done
+# symgraph's own Python work per MLP step on this machine's CPU (kernels stubbed out: no GPU)
+phase host_overhead 60 $PY benchmarks/gpu/host_overhead.py --steps 300 \
+    --json "$OUT/host_overhead.json" --workdir "$WORK/host_overhead"
 
 # --- tests ---------------------------------------------------------------------------------
 if (( DRY_RUN )); then
-    phase tests_emulated 150 $PY -m pytest -p no:cacheprovider tests/codegen/test_cuda.py \
-        tests/codegen/test_cuda_emulator.py
+    SYMGRAPH_CUDA_EMULATOR=1 phase tests_emulated 150 $PY -m pytest -p no:cacheprovider \
+        tests/codegen/test_cuda.py tests/codegen/test_cuda_emulator.py
 else
     phase tests_cuda_mark 150 $PY -m pytest -p no:cacheprovider -m cuda tests/codegen/test_cuda.py
     phase tests_nvcc_compile 80 $PY -m pytest -p no:cacheprovider tests/codegen/test_cuda_compile.py

@@ -8,18 +8,32 @@ one after another), ``__half`` is ``_Float16`` bits. cuBLAS becomes numpy on the
 What this checks: the driver, the program, storage and copy counting, kernel parameters and
 geometry layouts, and the kernels' arithmetic (reductions, softmax, philox) bit for bit where
 the host computes as the GPU does. What it cannot check: pycuda itself, and real concurrency.
+
+The fake pycuda follows pycuda's documented interfaces closely enough to catch misuse: a
+launch packs its arguments as pycuda does (``__call__`` by each argument's type;
+``prepare`` + ``prepared_async_call`` by the prepared struct format, refusing a struct
+parameter at an offset CUDA would not read it from), memory comes from a pool that keeps freed
+blocks for reuse as pycuda's DeviceMemoryPool does, and every pointer a kernel, copy or cuBLAS
+call gets must lie in a live allocation, which it must not write past (guard bytes). With
+``run_kernels=False`` launches stop after packing and cuBLAS is a library of no-ops: what
+benchmarks/gpu/host_overhead.py times.
 """
 
 from __future__ import annotations
 
+import bisect
 import ctypes
+import functools
 import hashlib
 import queue
+import re
 import shutil
+import struct
 import subprocess
 import sys
 import threading
 import types
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -110,31 +124,191 @@ class _Workers:
 
 _WORKERS: list[_Workers] = []
 
+# pycuda packs kernel arguments with (a copy of) Python's struct, native alignment; the host
+# build of a kernel takes them as these ctypes types ('s': a struct by value)
+_CTYPES = {"P": ctypes.c_uint64, "q": ctypes.c_int64, "l": ctypes.c_int64,
+           "Q": ctypes.c_uint64, "L": ctypes.c_uint64, "i": ctypes.c_int32,
+           "I": ctypes.c_uint32, "h": ctypes.c_int16, "H": ctypes.c_uint16, "b": ctypes.c_int8,
+           "B": ctypes.c_uint8, "?": ctypes.c_uint8, "f": ctypes.c_float, "d": ctypes.c_double}
+_FIELD = re.compile(r"(\d*)([xcbB?hHiIlLqQefdsP])")
 
-def _ctype(arg):
-    """A pycuda-style kernel argument as a ctypes value (structs by value as int64 arrays)."""
-    if isinstance(arg, np.void):
-        n = arg.dtype.itemsize // 8
-        cls = type("Geom", (ctypes.Structure,), {"_fields_": [("v", ctypes.c_int64 * n)]})
-        return cls.from_buffer_copy(bytes(arg))
-    table = {np.dtype(np.uintp): ctypes.c_uint64, np.dtype(np.int64): ctypes.c_int64,
-             np.dtype(np.uint64): ctypes.c_uint64, np.dtype(np.float64): ctypes.c_double,
-             np.dtype(np.float32): ctypes.c_float, np.dtype(np.uint8): ctypes.c_uint8,
-             np.dtype(np.int8): ctypes.c_int8, np.dtype(np.uint16): ctypes.c_uint16,
-             np.dtype(np.int16): ctypes.c_int16, np.dtype(np.int32): ctypes.c_int32,
-             np.dtype(np.uint32): ctypes.c_uint32}
-    return table[arg.dtype](arg.item())
+
+@functools.cache
+def _fields(fmt: str) -> tuple[tuple[str, int, int], ...]:
+    """(struct char, offset, size) of each parameter that `fmt` packs."""
+    out, prefix = [], "@"
+    for count, char in _FIELD.findall(fmt.replace(" ", "")):
+        n = int(count or 1)
+        for spec in [f"{n}s"] if char == "s" else [char] * n:
+            size = struct.calcsize("@" + spec)
+            offset = struct.calcsize(prefix + spec) - size
+            prefix += spec
+            if char != "x":
+                out.append((char, offset, size))
+    return tuple(out)
+
+
+@functools.cache
+def _struct_type(nbytes: int) -> type:
+    return type("Geom", (ctypes.Structure,), {"_fields_": [("v", ctypes.c_int64 * (nbytes // 8))]})
+
+
+GUARD = b"\xa5" * 64  # written after every allocation: a kernel writing past its end breaks it
+
+
+class Emulator:
+    """The emulated device's state: memory in use and held by the pool, live allocations (a
+    kernel, copy or cuBLAS call given a pointer into none of them fails, naming it: a use
+    after free on a real GPU; one that writes past the end of one breaks its guard bytes,
+    and fails too: host memory corrupted unnoticed would crash the process later, anywhere),
+    and counters of what the host asked of the device."""
+
+    def __init__(self, memory_limit: int, run_kernels: bool):
+        self.limit, self.run_kernels = memory_limit, run_kernels
+        self.in_use = self.held = 0
+        self.starts: list[int] = []  # sorted start addresses of live allocations
+        self.sizes: dict[int, int] = {}
+        self.counts: Counter = Counter()
+
+    def check(self, ptr: int, what: str) -> None:
+        if not self.run_kernels or ptr == 0:
+            return
+        k = bisect.bisect_right(self.starts, ptr) - 1
+        if k < 0 or ptr >= self.starts[k] + max(self.sizes[self.starts[k]], 1):
+            raise AssertionError(f"{what}: pointer 0x{ptr:x} is in no live device allocation")
+
+    def check_guard(self, ptr: int, what: str) -> None:
+        """The guard bytes after the allocation holding `ptr` are intact."""
+        if not self.run_kernels or ptr == 0:
+            return
+        start = self.starts[bisect.bisect_right(self.starts, ptr) - 1]
+        if ctypes.string_at(start + self.sizes[start], len(GUARD)) != GUARD:
+            raise AssertionError(f"{what} wrote past the end of the {self.sizes[start]} bytes "
+                                 f"allocated at 0x{start:x}")
+
+    def born(self, ptr: int, n: int) -> None:
+        bisect.insort(self.starts, ptr)
+        self.sizes[ptr] = n
+        self.in_use += n
+
+    def died(self, ptr: int, n: int) -> None:
+        del self.starts[bisect.bisect_left(self.starts, ptr)]
+        del self.sizes[ptr]
+        self.in_use -= n
 
 
 class _Function:
-    def __init__(self, lib, name: str):
-        self.lib, self.fn = lib, getattr(lib, name)
-        self.fn.restype = None
+    """pycuda.driver.Function over the host build of a kernel: the launch interfaces that
+    pycuda documents, packing the arguments as pycuda's own Python code does (``__call__``:
+    a format from each argument's type; ``prepare`` + ``prepared_async_call``: the prepared
+    format), then running the kernel from that buffer as cuLaunchKernel reads it."""
 
-    def __call__(self, *args, block, grid, stream=None, shared=0):
-        cargs = [_ctype(a) for a in args]
+    def __init__(self, emu: Emulator, lib, name: str, stream_type: type):
+        self.emu, self.lib, self.name = emu, lib, name
+        self.fn = getattr(lib, name)
+        self.fn.restype = None
+        self.stream_type = stream_type
+        self.block = None
+        self.texrefs: list = []
+
+    # --- pycuda's Python layer (pycuda/driver.py, _add_functionality), mirrored ------------
+
+    def __call__(self, *args, **kwargs):
+        grid = kwargs.pop("grid", (1, 1))
+        stream = kwargs.pop("stream", None)
+        block = kwargs.pop("block", None)
+        shared = kwargs.pop("shared", 0)
+        kwargs.pop("texrefs", None)
+        if kwargs:
+            raise ValueError(f"extra keyword arguments: {','.join(kwargs)}")
+        if block is None:
+            raise ValueError("must specify block size")
+        self._set_block_shape(*block)
+        arg_data, fmt = [], ""
+        for i, arg in enumerate(args):  # _build_arg_buf
+            if isinstance(arg, np.number):
+                arg_data.append(arg)
+                fmt += arg.dtype.char
+            elif isinstance(arg, _Allocation):
+                arg_data.append(int(arg))
+                fmt += "P"
+            elif isinstance(arg, np.ndarray):
+                arg_data.append(arg)
+                fmt += f"{arg.nbytes}s"
+            elif isinstance(arg, np.void):
+                arg_data.append(bytes(memoryview(arg)))
+                fmt += f"{arg.itemsize}s"
+            else:
+                cai = getattr(arg, "__cuda_array_interface__", None)
+                if cai:
+                    arg_data.append(cai["data"][0])
+                    fmt += "P"
+                    continue
+                raise TypeError(f"invalid type on parameter #{i} (0-based)")
+        self._launch_kernel(grid, block, struct.pack(fmt, *arg_data), shared, stream, fmt)
+
+    def prepare(self, arg_types, texrefs=None):
+        self.texrefs = texrefs or []
+        self.arg_format = ""
+        for arg_type in arg_types:
+            if isinstance(arg_type, type) and np.number in arg_type.__mro__:
+                self.arg_format += np.dtype(arg_type).char
+            elif isinstance(arg_type, np.dtype):
+                self.arg_format += (f"{arg_type.itemsize}s" if arg_type.char == "V"
+                                    else arg_type.char)
+            elif isinstance(arg_type, str):
+                self.arg_format += arg_type
+            else:
+                self.arg_format += np.dtype(np.uintp).char
+        return self
+
+    def prepared_call(self, grid, block, *args, shared_size=0):
+        self.prepared_async_call(grid, block, None, *args, shared_size=shared_size)
+
+    def prepared_async_call(self, grid, block, stream, *args, **kwargs):
+        if not isinstance(block, tuple):
+            raise TypeError("the emulation wants the block as a tuple (pycuda deprecates "
+                            "the other form)")
+        self._set_block_shape(*block)
+        shared_size = kwargs.pop("shared_size", 0)
+        if kwargs:
+            raise TypeError("unknown keyword arguments: " + ", ".join(kwargs.keys()))
+        arg_buf = struct.pack(self.arg_format, *args)
+        self._launch_kernel(grid, block, arg_buf, shared_size, stream, self.arg_format)
+
+    # --- pycuda's C++ layer: the launch (fmt: how the buffer was packed, for decoding) -----
+
+    def _set_block_shape(self, x, y=1, z=1):
+        self.block = (x, y, z)
+
+    def _launch_kernel(self, grid, block, arg_buf, shared, stream, fmt) -> None:
+        for v in (*grid, *block):  # boost.python extracts unsigned ints: Python ints
+            if type(v) is not int or v < 1:
+                raise TypeError(f"grid {grid} / block {block}: positive Python ints wanted")
+        if stream is not None and not isinstance(stream, self.stream_type):
+            raise TypeError(f"stream: a pycuda Stream or None, not {type(stream).__name__}")
+        self.emu.counts["launch"] += 1
+        if not self.emu.run_kernels:
+            return
+        fields = _fields(fmt)
+        assert len(arg_buf) == (fields[-1][1] + fields[-1][2] if fields else 0)
+        cargs, pointers = [], []
+        for char, offset, size in fields:
+            raw = arg_buf[offset:offset + size]
+            if char == "s":  # CUDA aligns a struct of int64s to 8; pycuda's 's' to 1
+                assert offset % 8 == 0 and size % 8 == 0, (
+                    f"{self.name}: a struct parameter at offset {offset} (size {size}): "
+                    "misaligned for CUDA; put it after an 8-byte parameter")
+                cargs.append(_struct_type(size).from_buffer_copy(raw))
+            else:
+                cargs.append(_CTYPES[char].from_buffer_copy(raw))
+                if char == "P":
+                    self.emu.check(cargs[-1].value, f"kernel {self.name}")
+                    pointers.append(cargs[-1].value)
         self.fn.argtypes = [type(a) for a in cargs]
-        threads, blocks = block[0], grid[0]
+        threads, blocks = block[0] * block[1] * block[2], grid[0]
+        assert threads % 32 == 0 and block[1:] == (1, 1) and tuple(grid[1:]) in ((), (1,)), (
+            "the emulation runs 1-d grids of whole warps")
         for b in range(blocks):
             self.lib.sg_emu_block(blocks, threads)
 
@@ -143,21 +317,79 @@ class _Function:
                 self.fn(*cargs)
 
             _WORKERS[0].run([lambda t=t: thread(t) for t in range(threads)])
+        for ptr in pointers:
+            self.emu.check_guard(ptr, f"kernel {self.name}")
 
 
 class _Allocation:
-    def __init__(self, n: int):
-        self.buffer = (ctypes.c_char * n)()
-        self.ptr = ctypes.addressof(self.buffer)
+    """A pooled allocation (pycuda's PooledDeviceAllocation): host memory that goes back to
+    its pool, unchanged, when the last reference goes."""
+
+    def __init__(self, pool, buffer, n: int):
+        self.pool, self.buffer, self.n = pool, buffer, n
+        self.ptr = ctypes.addressof(buffer)
+        pool.emu.born(self.ptr, n)
 
     def __int__(self) -> int:
         return self.ptr
 
     __index__ = __int__
 
+    def free(self) -> None:
+        if self.buffer is not None:
+            self.pool.emu.died(self.ptr, self.n)
+            self.pool.release(self.buffer, self.n)
+            self.buffer = None
 
-def fake_pycuda(memory_limit: int) -> dict[str, types.ModuleType]:
-    """Modules pycuda, pycuda.driver and pycuda.tools over host memory."""
+    def __del__(self):
+        try:
+            self.free()
+        except Exception:  # noqa: BLE001 (interpreter shutdown)
+            pass
+
+
+class _Pool:
+    """pycuda.tools.DeviceMemoryPool: freed blocks are held for reuse (of the same size) and
+    count as device memory until ``free_held``."""
+
+    def __init__(self, emu: Emulator):
+        self.emu = emu
+        self.bins: dict[int, list] = {}
+
+    def allocate(self, n: int) -> _Allocation:
+        n = int(n)
+        self.emu.counts["allocate"] += 1
+        held = self.bins.get(n)
+        if held:
+            self.emu.held -= n
+            return _Allocation(self, held.pop(), n)
+        if self.emu.in_use + self.emu.held + n > self.emu.limit:
+            raise self.error("cuMemAlloc failed: out of memory")
+        buffer = (ctypes.c_char * (n + len(GUARD)))()
+        ctypes.memmove(ctypes.addressof(buffer) + n, GUARD, len(GUARD))
+        return _Allocation(self, buffer, n)
+
+    def release(self, buffer, n: int) -> None:
+        self.bins.setdefault(n, []).append(buffer)
+        self.emu.held += n
+
+    def free_held(self) -> None:
+        self.bins.clear()
+        self.emu.held = 0
+
+    @property
+    def held_blocks(self) -> int:
+        return sum(map(len, self.bins.values()))
+
+    @property
+    def active_blocks(self) -> int:
+        return len(self.emu.starts)
+
+
+def fake_pycuda(memory_limit: int, run_kernels: bool = True) -> dict[str, types.ModuleType]:
+    """Modules pycuda, pycuda.driver and pycuda.tools over host memory (``run_kernels``
+    False: launches pack their arguments and stop; what the host-overhead benchmark times)."""
+    emu = Emulator(memory_limit, run_kernels)
     drv = types.ModuleType("pycuda.driver")
 
     class Error(Exception):
@@ -166,30 +398,16 @@ def fake_pycuda(memory_limit: int) -> dict[str, types.ModuleType]:
     class MemoryError_(Error):
         pass
 
-    in_use = {"bytes": 0}
-
-    class Pool:
-        def allocate(self, n: int):
-            if in_use["bytes"] + n > memory_limit:
-                raise MemoryError_("cuMemAlloc failed: out of memory")
-            in_use["bytes"] += n
-            alloc = _Allocation(n)
-            alloc_ref = alloc.buffer
-            import weakref
-
-            weakref.finalize(alloc, lambda: in_use.__setitem__("bytes", in_use["bytes"] - n))
-            del alloc_ref
-            return alloc
-
-        def free_held(self) -> None:
-            pass
-
     class Context:
         def push(self) -> None:
             pass
 
         def pop(self) -> None:
             pass
+
+        @staticmethod
+        def synchronize() -> None:
+            emu.counts["synchronize"] += 1
 
     class Device:
         def __init__(self, k: int):
@@ -215,31 +433,53 @@ def fake_pycuda(memory_limit: int) -> dict[str, types.ModuleType]:
         handle = 0
 
         def synchronize(self) -> None:
-            pass
+            emu.counts["synchronize"] += 1
 
     class Module:
         def __init__(self, path: str):
             self.lib = ctypes.CDLL(path, mode=ctypes.RTLD_LOCAL)
 
         def get_function(self, name: str) -> _Function:
-            return _Function(self.lib, name)
+            return _Function(emu, self.lib, name, Stream)
 
     def module_from_buffer(buffer: bytes) -> Module:
         return Module(buffer.decode())
 
+    def copy(kind: str, dst: int, src: int, n: int, stream) -> None:
+        if stream is not None and not isinstance(stream, Stream):
+            raise TypeError("stream: a pycuda Stream or None")
+        emu.counts[kind] += 1
+        for ptr in {"htod": [dst], "dtoh": [src], "dtod": [dst, src]}.get(kind, [dst]):
+            emu.check(int(ptr), f"memcpy_{kind}")
+        if n:
+            ctypes.memmove(int(dst), int(src), n)
+        if kind != "dtoh":
+            emu.check_guard(int(dst), f"memcpy_{kind}")
+
+    pool = _Pool(emu)
+    pool.error = MemoryError_
     drv.Error, drv.MemoryError = Error, MemoryError_
-    drv.Device, drv.Stream, drv.module_from_buffer = Device, Stream, module_from_buffer
+    drv.Device, drv.Stream, drv.Context = Device, Stream, Context
+    drv.module_from_buffer = module_from_buffer
     drv.device_attribute = types.SimpleNamespace(MULTIPROCESSOR_COUNT=16)
     drv.init = lambda: None
-    drv.mem_get_info = lambda: (memory_limit - in_use["bytes"], memory_limit)
-    drv.memcpy_htod_async = lambda dst, src, stream=None: ctypes.memmove(
-        int(dst), np.ascontiguousarray(src).ctypes.data, src.nbytes)
-    drv.memcpy_dtoh_async = lambda dst, src, stream=None: ctypes.memmove(
-        dst.ctypes.data, int(src), dst.nbytes)
-    drv.memcpy_dtod_async = lambda dst, src, n, stream=None: ctypes.memmove(int(dst), int(src), n)
-    drv.memset_d8_async = lambda dst, byte, n, stream=None: ctypes.memset(int(dst), byte, n)
+    drv.mem_get_info = lambda: (memory_limit - emu.in_use - emu.held, memory_limit)
+    drv.memcpy_htod_async = lambda dst, src, stream=None: copy(
+        "htod", dst, np.ascontiguousarray(src).ctypes.data, src.nbytes, stream)
+    drv.memcpy_dtoh_async = lambda dst, src, stream=None: copy(
+        "dtoh", dst.ctypes.data, src, dst.nbytes, stream)
+    drv.memcpy_dtod_async = lambda dst, src, n, stream=None: copy("dtod", dst, src, n, stream)
+
+    def memset(dst, byte: int, n: int, stream=None) -> None:
+        emu.counts["memset"] += 1
+        emu.check(int(dst), "memset_d8")
+        ctypes.memset(int(dst), byte, n)
+        emu.check_guard(int(dst), "memset_d8")
+
+    drv.memset_d8_async = memset
+    drv._emulator = emu
     tools = types.ModuleType("pycuda.tools")
-    tools.DeviceMemoryPool = Pool
+    tools.DeviceMemoryPool = lambda: pool
     root = types.ModuleType("pycuda")
     root.driver, root.tools = drv, tools
     root.__spec__ = types.SimpleNamespace(name="pycuda")  # find_spec() sees it
@@ -270,18 +510,31 @@ def host_compile(workdir: Path):
 
 
 class FakeCublas:
-    """cuBLAS's gemm on host memory, column-major as the real one."""
+    """cuBLAS's gemm on host memory, column-major as the real one (pointers as ints or
+    c_void_p, alpha and beta by reference), each pointer checked against live memory."""
+
+    def __init__(self, emu: Emulator):
+        self.emu = emu
 
     @staticmethod
-    def _matrix(ptr, rows: int, cols: int, ld: int, dtype) -> np.ndarray:
+    def _matrix(ptr: int, rows: int, cols: int, ld: int, dtype) -> np.ndarray:
         count = ld * (cols - 1) + rows if rows and cols else 0
         flat = np.ctypeslib.as_array((ctypes.c_char * (count * dtype.itemsize)).from_address(
-            ptr.value)).view(dtype) if count else np.zeros(0, dtype)
+            ptr)).view(dtype) if count else np.zeros(0, dtype)
         return np.lib.stride_tricks.as_strided(flat, (rows, cols),
                                                (dtype.itemsize, ld * dtype.itemsize))
 
-    def _gemm(self, dtype):
+    def _gemm(self, dtype, name: str):
         def gemm(h, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
+            self.emu.counts["cublas"] += 1
+            a, b, c = (int(getattr(p, "value", p) or 0) for p in (a, b, c))
+            for p in (a, b, c):
+                self.emu.check(p, name)
+            shapes = [(a, (m, k) if ta == 0 else (k, m), lda),
+                      (b, (k, n) if tb == 0 else (n, k), ldb), (c, (m, n), ldc)]
+            for p, (rows, cols), ld in shapes:  # the last element read or written
+                if rows and cols:
+                    self.emu.check(p + (ld * (cols - 1) + rows) * dtype.itemsize - 1, name)
             A = self._matrix(a, *((m, k) if ta == 0 else (k, m)), lda, dtype)
             B = self._matrix(b, *((k, n) if tb == 0 else (n, k)), ldb, dtype)
             C = self._matrix(c, m, n, ldc, dtype)
@@ -289,23 +542,54 @@ class FakeCublas:
             al, be = alpha._obj.value, beta._obj.value
             result = al * (A.astype(dtype) @ B.astype(dtype))
             C[...] = result if be == 0 else result + be * C
+            self.emu.check_guard(c, name)
             return 0
 
         return gemm
 
+    def __getitem__(self, name):  # ctypes' CDLL[name]: a function object of one's own
+        return self.__getattr__(name)
+
     def __getattr__(self, name):
         if name == "cublasSgemm_v2":
-            return self._gemm(np.dtype("float32"))
+            return self._gemm(np.dtype("float32"), name)
         if name == "cublasDgemm_v2":
-            return self._gemm(np.dtype("float64"))
+            return self._gemm(np.dtype("float64"), name)
         return lambda *args: 0
 
 
-def install(monkeypatch, workdir: Path):
-    """Point the cuda backend at the emulated GPU (undone by `monkeypatch`); its driver."""
+NULL_CUBLAS = r"""
+#define G(name, T) int name(void *h, int ta, int tb, int m, int n, int k, const T *alpha, \
+    const T *a, int lda, const T *b, int ldb, const T *beta, T *c, int ldc) \
+    { sg_null_cublas_calls++; return 0; }
+extern "C" {
+int sg_null_cublas_calls = 0;
+G(cublasSgemm_v2, float)
+G(cublasDgemm_v2, double)
+int cublasCreate_v2(void **h) { *h = 0; return 0; }
+int cublasSetStream_v2(void *h, void *s) { return 0; }
+int cublasSetPointerMode_v2(void *h, int mode) { return 0; }
+}
+"""
+
+
+def null_cublas(workdir: Path) -> ctypes.CDLL:
+    """A libcublas whose functions do nothing but return success: calling it costs what a
+    ctypes call into the real one costs on the host."""
+    src, lib = workdir / "null_cublas.cpp", workdir / "libnull_cublas.so"
+    src.write_text(NULL_CUBLAS)
+    subprocess.run(["g++", "-O1", "-shared", "-fPIC", str(src), "-o", str(lib)], check=True)
+    return ctypes.CDLL(str(lib))
+
+
+def install(monkeypatch, workdir: Path, run_kernels: bool = True):
+    """Point the cuda backend at the emulated GPU (undone by `monkeypatch`); its driver.
+    ``run_kernels=False``: launches and cuBLAS calls do everything but compute (see
+    benchmarks/gpu/host_overhead.py)."""
     if not _WORKERS:
         _WORKERS.append(_Workers())
-    for name, module in fake_pycuda(memory_limit=1 << 30).items():
+    modules = fake_pycuda(memory_limit=1 << 30, run_kernels=run_kernels)
+    for name, module in modules.items():
         monkeypatch.setitem(sys.modules, name, module)
     from symgraph.codegen.cuda import backend, blas, compiler, driver, elemwise, steps_nnet
 
@@ -314,8 +598,14 @@ def install(monkeypatch, workdir: Path):
         monkeypatch.setattr(module, "compile_cuda", compile_fn)
     for module in (compiler, backend):
         monkeypatch.setattr(module, "nvcc_path", lambda: "/emulated/nvcc")
-    monkeypatch.setattr(blas, "cublas", lambda: FakeCublas())
-    monkeypatch.setattr(blas, "handle", lambda: ctypes.c_void_p(0))
+    emu = modules["pycuda.driver"]._emulator
+    lib = FakeCublas(emu) if run_kernels else null_cublas(workdir)
+    monkeypatch.setattr(blas, "cublas", lambda: lib)
+    if run_kernels:
+        monkeypatch.setattr(blas, "handle", lambda: ctypes.c_void_p(0))
+    else:
+        monkeypatch.setattr(blas, "handle", functools.cache(blas.handle.__wrapped__))
+    monkeypatch.setattr(blas, "_BOUND", {}, raising=False)  # (absent before prepared calls)
     monkeypatch.setattr(elemwise, "_LOADED", {})
     monkeypatch.setattr(driver, "_DRIVER", [])
     return driver.get_driver()
@@ -342,3 +632,24 @@ def test_the_emulation_runs_a_block_reduction(emulated_gpu):
     out = empty((3,), "float32")
     compiled(kernel, ReduceKernel).run(to_device(host, "input"), out)
     np.testing.assert_allclose(out.get(), host.sum(axis=1), rtol=1e-6)
+
+
+def test_the_emulation_finds_stale_pointers_overruns_and_misplaced_structs():
+    emu = Emulator(1 << 20, run_kernels=True)
+    pool = _Pool(emu)
+    a = pool.allocate(64)
+    ptr = int(a)
+    emu.check(ptr + 63, "kernel k")
+    with pytest.raises(AssertionError, match="no live device allocation"):
+        emu.check(ptr + 64, "kernel k")
+    ctypes.memset(ptr, 0, 65)  # one byte too many
+    with pytest.raises(AssertionError, match="wrote past the end of the 64 bytes"):
+        emu.check_guard(ptr, "kernel k")
+    del a  # back to the pool: a pointer into it is a use after free
+    with pytest.raises(AssertionError, match="no live device allocation"):
+        emu.check(ptr, "kernel k")
+    assert pool.allocate(64).ptr == ptr and pool.held_blocks == 0  # reused, as pycuda's pool
+    # pycuda packs by Python's struct rules: a struct ('s') after a float lands at offset 12,
+    # where CUDA would read it at 16; the emulated launch refuses that layout
+    assert [offset for _, offset, _ in _fields("Pf48s")] == [0, 8, 12]
+    assert [offset for _, offset, _ in _fields("PP6qf")] == [0, 8, 16, 24, 32, 40, 48, 56, 64]

@@ -17,6 +17,9 @@ from typing import Any
 
 import numpy as np
 
+SG_BLOCK = 256  # threads per block of every symgraph kernel (kernels/cuda_prelude.h)
+BLOCK = (SG_BLOCK, 1, 1)
+
 
 class CudaUnavailable(RuntimeError):
     """The cuda backend cannot run here (no pycuda, or no GPU): the message says which."""
@@ -78,6 +81,7 @@ class Driver:
         self.arch = f"sm_{major}{minor}"
         self.name = self.device.name()
         self.sm_count = self.device.get_attribute(cuda.device_attribute.MULTIPROCESSOR_COUNT)
+        self.max_blocks = self.sm_count * 32
         self.stream = cuda.Stream()
         self.pool = DeviceMemoryPool()
         self.modules: dict[str, Any] = {}
@@ -144,22 +148,33 @@ class Driver:
 
     # --- code -----------------------------------------------------------------------------
 
-    def function(self, key: str, cubin: bytes, name: str) -> Any:
-        """Kernel `name` of the module `cubin` (loaded once per key)."""
+    def function(self, key: str, cubin: bytes, name: str, arg_format: str) -> Any:
+        """Kernel `name` of the module `cubin` (loaded once per key), prepared for its
+        parameters: `arg_format` is pycuda's struct format ("P" a pointer, "q" an int64,
+        "f" a float, "48s" a struct of 48 bytes by value, which CUDA aligns to 8 bytes, so it
+        must follow an 8-byte parameter). Launch it with ``launch`` or, where the host's time
+        counts, ``fn.prepared_async_call(grid, BLOCK, driver.stream, *args)``: no argument
+        is inspected at launch, they are packed in one call."""
         module = self.modules.get(key)
         if module is None:
             module = self.modules[key] = self.cuda.module_from_buffer(cubin)
-        return module.get_function(name)
+        return module.get_function(name).prepare(arg_format)
 
-    def launch(self, fn: Any, n: int, args: list, block: int = 256, per_thread: int = 1,
+    def grid(self, n: int, per_thread: int = 1) -> tuple[int, int]:
+        """Blocks of BLOCK threads for `n` work items, `per_thread` each (grid-stride kernels:
+        at most 32 blocks per multiprocessor, at least one block)."""
+        return (max(min(-(-n // (SG_BLOCK * per_thread)), self.max_blocks), 1), 1)
+
+    def launch(self, fn: Any, n: int, args: list, per_thread: int = 1,
                grid: int | None = None) -> None:
-        """fn(*args) on enough blocks of `block` threads for `n` work items (grid-stride
-        kernels: at most 32 blocks per multiprocessor)."""
+        """The prepared `fn` on `args` with enough blocks for `n` work items (or `grid`)."""
         if grid is None:
             if n <= 0:
                 return
-            grid = min(-(-n // (block * per_thread)), self.sm_count * 32)
-        fn(*args, block=(block, 1, 1), grid=(max(int(grid), 1), 1), stream=self.stream)
+            blocks = self.grid(n, per_thread)
+        else:
+            blocks = (max(int(grid), 1), 1)
+        fn.prepared_async_call(blocks, BLOCK, self.stream, *args)
 
 
 _DRIVER: list[Driver] = []

@@ -31,7 +31,7 @@ from symgraph.codegen.cuda import blas, steps_nnet  # noqa: F401 (they register 
 from symgraph.codegen.cuda.driver import DeviceOutOfMemory, get_driver
 from symgraph.codegen.cuda.elemwise import _Loadable, load_all
 from symgraph.codegen.cuda.steps import HostStep, ShapeStep, Step, lower
-from symgraph.codegen.cuda.storage import DeviceArray, to_device
+from symgraph.codegen.cuda.storage import DeviceArray, take_buffer, to_device
 from symgraph.codegen.python import node_error
 from symgraph.fgraph import FunctionGraph
 from symgraph.graph import Apply, Constant
@@ -132,6 +132,7 @@ class CudaProgram:
         self.device_outputs = list(device_outputs or [False] * len(fg.outputs))
         load_all([k for step, _, _ in self.steps for k in _kernels(step)])  # one nvcc call
         self.const_device: dict[int, DeviceArray] = {}
+        self.input_buffers: dict[int, list] = {}
         self.last_copies: Counter = Counter()
         for k, container in self.resident.items():  # move once; stay there
             if not isinstance(container.value, DeviceArray):
@@ -160,7 +161,16 @@ class CudaProgram:
             return found
         if slot in self.const_device:
             return self.const_device[slot]
-        dev = to_device(value, self.purpose[slot], "a value")
+        if self.purpose[slot] == "input":  # the minibatch: into the buffer of the last call
+            host = np.ascontiguousarray(value)
+            buffers = self.input_buffers.setdefault(slot, [None, None])
+            if buffers[0] is not None and buffers[0].dtype != host.dtype:
+                buffers[:] = [None, None]
+            dev = take_buffer(buffers, 0, host.shape, host.dtype, "a function input")
+            if host.nbytes:
+                self.drv.htod(dev.ptr, host, "input")
+        else:
+            dev = to_device(value, self.purpose[slot], "a value")
         self.last_copies[self.purpose[slot]] += 1
         if self.purpose[slot] == "constant":
             self.const_device[slot] = dev
@@ -184,19 +194,24 @@ class CudaProgram:
         other: dict[int, Any] = {}
         self.last_copies = Counter()
         for k, container in self.resident.items():
-            if not isinstance(vals[k], DeviceArray):  # first use, or a set_value since
+            if type(vals[k]) is not DeviceArray:  # first use, or a set_value since
                 vals[k] = container.value = self.upload(k, vals[k], other)
+        ctx = _Context(self, vals, other, None)  # one per call: a step sees it through .ins
         for step, ins, outs in self.steps:
+            ctx.ins = ins
             try:
-                results = step.run(_Context(self, vals, other, ins))
+                results = step.run(ctx)
             except DeviceOutOfMemory as exc:
                 raise DeviceOutOfMemory(
                     f"{exc}, computing {step.node} in function {self.name or '(unnamed)'}; "
                     "shared variables are unchanged") from None
             except Exception as exc:
                 raise node_error(step.node, exc, [vals[i] for i in ins]) from exc
-            for o, r in zip(outs, results):
-                vals[o] = r
+            if len(outs) == 1:
+                vals[outs[0]] = results[0]
+            else:
+                for o, r in zip(outs, results):
+                    vals[o] = r
         return [self._output(p, s, vals, other) for p, s in enumerate(self.output_slots)]
 
     def _output(self, position: int, slot: int, vals: list, other: dict) -> Any:

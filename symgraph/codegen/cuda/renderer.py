@@ -1,9 +1,10 @@
 """The CUDA renderer: the C-style base (codegen/cstyle.py) with CUDA's spellings and loops.
 
 What differs from C: kernels are ``extern "C" __global__``, loops are grid-stride loops over
-the flat index of the output (a thread per element), float16 is ``__half`` (computed in float),
-erfinv exists, and operand layouts are kernel parameters rather than a Python entry point. Each
-elementwise kernel has two versions, as on the CPU:
+the flat index of the output (UNROLL elements per thread and iteration in the flat kernel,
+their loads issued together: one load in flight per thread leaves HBM idle), float16 is
+``__half`` (computed in float), erfinv exists, and operand layouts are kernel parameters
+rather than a Python entry point. Each elementwise kernel has two versions, as on the CPU:
 
 ``<name>_flat(operands..., n)``
     every operand C-contiguous with the output's shape, or one element;
@@ -30,6 +31,7 @@ from symgraph.codegen.cstyle import (
 )
 from symgraph.codegen.kernel import Kernel, NotLowerable, reduce_identity
 
+UNROLL = 4  # elements per thread and iteration of a flat kernel's main loop
 # The accumulator of a reduction: shuffles take 32 and 64 bit values; float16 sums in float.
 _ACC = {"bool": "int32", "int8": "int32", "int16": "int32", "uint8": "uint32",
         "uint16": "uint32", "float16": "float32"}
@@ -39,7 +41,10 @@ class CudaRenderer(CStyleRenderer):
     """Kernel IR -> CUDA C++ (compiled by nvcc to a cubin, codegen/cuda/compiler.py)."""
 
     types: ClassVar[dict[str, str]] = {**CStyleRenderer.types, "float16": "__half"}
-    scalar_table: ClassVar[dict[str, Template]] = {**C_SCALAR, "erfinv": {"f": "erfinv{f}({0})"}}
+    # sigmoid: kernels/cuda_prelude.h's branch-free form (a warp of mixed signs would run
+    # both of scalar.h's branches, each an exp and a division)
+    scalar_table: ClassVar[dict[str, Template]] = {**C_SCALAR, "erfinv": {"f": "erfinv{f}({0})"},
+                                                   "sigmoid": {"f": "sg_cuda_sigmoid{f}({0})"}}
     fallback_ops: ClassVar[frozenset[str]] = C_FALLBACK_OPS - {"erfinv"}
     restrict: ClassVar[str] = "__restrict__"
     kernel_prefix: ClassVar[str] = 'extern "C" __global__ void __launch_bounds__(SG_BLOCK)'
@@ -82,32 +87,58 @@ class CudaRenderer(CStyleRenderer):
         params = ",\n    ".join(self.params(kernel))
         nin = len(kernel.inputs)
 
-        def stores(index) -> list[str]:
+        def stores(index, element=None, indent: str = "        ") -> list[str]:
             def load(k: int) -> str:
                 o = kernel.inputs[k]
-                return f"in{k}_0" if o.is_scalar else self.load(f"in{k}[{index(k)}]", o.dtype)
+                if o.is_scalar:
+                    return f"in{k}_0"
+                return self.load(element(k) if element else f"in{k}[{index(k)}]", o.dtype)
 
-            body, values = self.body(kernel, load, "        ")
-            return body + [f"        out{k}[{index(nin + k)}] = {self.store(v, o.dtype)};"
+            body, values = self.body(kernel, load, indent)
+            return body + [f"{indent}out{k}[{index(nin + k)}] = {self.store(v, o.dtype)};"
                            for k, (v, o) in enumerate(zip(values, kernel.outputs))]
 
+        # UNROLL elements per thread and iteration, all their loads issued before any use:
+        # several reads in flight per thread is what keeps HBM busy; then the remainder
+        arrays = [k for k, o in enumerate(kernel.inputs) if not o.is_scalar]
+        unrolled = ["        const int64_t " + ", ".join(
+            f"i{u} = i{u - 1} + stride" if u > 1 else "i1 = i + stride"
+            for u in range(1, UNROLL)) + ";"]
+        for k in arrays:
+            unrolled.append(f"        const {self.storage(kernel.inputs[k].dtype)} " + ", ".join(
+                f"x{k}_{u} = in{k}[{'i' if u == 0 else f'i{u}'}]" for u in range(UNROLL)) + ";")
+        for u in range(UNROLL):
+            at = "i" if u == 0 else f"i{u}"
+            unrolled += ["        {", *stores(lambda k, at=at: at, lambda k, u=u: f"x{k}_{u}",
+                                              "            "), "        }"]
         flat = [f"{self.kernel_prefix}", f"{name}_flat(", f"    {params},",
                 "    const int64_t n)", "{", *self.hoisted(kernel),
-                "    for (int64_t i = sg_thread_index(); i < n; i += sg_grid_stride()) {",
+                "    const int64_t stride = sg_grid_stride();",
+                "    int64_t i = sg_thread_index();",
+                f"    for (; i + {UNROLL - 1} * stride < n; i += {UNROLL} * stride) {{",
+                *unrolled, "    }",
+                "    for (; i < n; i += stride) {",
                 *stores(lambda k: "i"), "    }", "}", ""]
         strided = [f"struct {name}_geom {{",
                    f"    int64_t shape[{max(nd, 1)}];",
                    f"    int64_t strides[{len(ops)}][{max(nd, 1)}]; /* in elements */", "};",
                    f"{self.kernel_prefix}", f"{name}_strided(", f"    {params},",
                    f"    const int64_t n, const {name}_geom g)", "{", *self.hoisted(kernel),
+                   "    const bool narrow = n <= 0xffffffffll; /* 32-bit division: far cheaper */",
                    "    for (int64_t i = sg_thread_index(); i < n; i += sg_grid_stride()) {",
-                   "        int64_t rest = i;"]
-        for d in reversed(range(nd)):  # coordinates, last axis fastest
-            if d:
-                strided += [f"        const int64_t c{d} = rest % g.shape[{d}];",
-                            f"        rest /= g.shape[{d}];"]
-            else:
-                strided.append("        const int64_t c0 = rest;")
+                   f"        int64_t {', '.join(f'c{d}' for d in range(nd)) or 'unused'};"]
+
+        def coordinates(index: str) -> list[str]:  # last axis fastest
+            cast = "(uint32_t)" if index == "uint32_t" else ""
+            out = [f"            {index} rest = {cast}i;"]
+            for d in reversed(range(1, nd)):
+                out += [f"            c{d} = rest % {cast}g.shape[{d}];",
+                        f"            rest /= {cast}g.shape[{d}];"]
+            return out + ["            c0 = rest;"] if nd else []
+
+        if nd:
+            strided += ["        if (narrow) {", *coordinates("uint32_t"), "        } else {",
+                        *coordinates("int64_t"), "        }"]
         for k, o in enumerate(ops):
             if k < nin and o.is_scalar:
                 continue

@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 
 from symgraph.codegen.cuda.arrays import contiguous
-from symgraph.codegen.cuda.elemwise import ElemwiseKernel, ReduceKernel, compiled
-from symgraph.codegen.cuda.storage import DeviceArray, empty
+from symgraph.codegen.cuda.elemwise import ElemwiseKernel, ReduceKernel, compiled, remember
+from symgraph.codegen.cuda.storage import DeviceArray, take_buffer
 from symgraph.codegen.kernel import NotLowerable, lower_careduce, lower_elemwise
 from symgraph.codegen.python import perform_function
 from symgraph.graph import Apply
@@ -95,7 +95,12 @@ def output_shape(node: Apply, bcast: list[tuple[bool, ...]], shapes: list[tuple]
 
 class ElemwiseStep(Step):
     """An Elemwise (or Composite) node as one kernel; arithmetic on host scalars (shape
-    arithmetic, mostly) stays on the host: a copy would cost more than the work."""
+    arithmetic, mostly) stays on the host: a copy would cost more than the work.
+
+    Per call, only what changes is computed: the operands' shapes and strides pick a plan
+    (output shape, in place or not, the kernel's launch plan) made on the first call with that
+    layout, outputs come from the step's own buffers (``take_buffer``), and the launch packs
+    pointers."""
 
     def __init__(self, node: Apply):
         super().__init__(node)
@@ -104,29 +109,61 @@ class ElemwiseStep(Step):
         self.perform = perform_function(node.op)
         pattern = getattr(node.op, "inplace_pattern", ())
         self.inplace = pattern[0][1] if pattern and len(node.outputs) == 1 else None
+        self.scalar = [o.is_scalar for o in self.kernel_ir.inputs]
+        self.buffers: list = [None] * (2 * len(self.kernel_ir.outputs))
+        self.plans: dict = {}
+        self.what = f"the output of {node.op}"
 
     def run(self, ctx: Any) -> list:
+        vals, ins = ctx.vals, ctx.ins
+        inputs, layout, host = [], [], False
+        for i, scalar in zip(self.arrays, self.scalar):
+            v = vals[ins[i]]
+            if type(v) is not DeviceArray:
+                host = True
+                if not scalar:
+                    v = ctx.device(i)
+            inputs.append(v)
+            if type(v) is DeviceArray:
+                layout += (v.shape, v.strides)
+            else:
+                layout += (np.shape(v), None)
+        key = tuple(layout)
+        plan = self.plans.get(key)
+        if plan is None:
+            if host and not any(isinstance(v, DeviceArray) or np.ndim(v) for v in inputs):
+                with np.errstate(all="ignore"):
+                    return self.perform(self.node,
+                                        [ctx.host(k) for k in range(len(self.node.inputs))])
+            plan = remember(self.plans, key, self.plan(ctx, inputs))
+        shape, target, launch = plan
+        if target is not None:
+            outputs = [inputs[target]]
+        else:
+            outputs = [take_buffer(self.buffers, k, shape, o.dtype, self.what)
+                       for k, o in enumerate(self.kernel_ir.outputs)]
+        if launch is False:  # a layout seen first with this step's outputs: plan it now
+            launch = self.kernel.plan(inputs, outputs)
+            self.plans[key] = (shape, target, launch)
+        self.kernel.launch(launch, inputs, outputs)
+        return outputs
+
+    def plan(self, ctx: Any, inputs: list) -> tuple:
+        """(output shape, position of the input written in place or None, False: the
+        kernel's launch plan, made at the first launch); raises the reference's error when
+        the shapes do not broadcast."""
         node, kernel = self.node, self.kernel_ir
-        values = [ctx.value(i) for i in self.arrays]
-        if not any(isinstance(v, DeviceArray) or np.ndim(v) for v in values):
-            with np.errstate(all="ignore"):
-                return self.perform(node, [ctx.host(k) for k in range(len(node.inputs))])
-        inputs = [v if (o.is_scalar and not isinstance(v, DeviceArray)) else ctx.device(i)
-                  for v, o, i in zip(values, kernel.inputs, self.arrays)]
         shape = output_shape(node, [o.bcast for o in kernel.inputs],
                              [np.shape(v) for v in inputs],
                              [np.shape(ctx.value(k)) for k in range(len(node.inputs))])
-        outputs = None
+        target = None
         if self.inplace is not None and self.inplace in self.arrays:
-            target = inputs[self.arrays.index(self.inplace)]
-            out = kernel.outputs[0]
-            if (isinstance(target, DeviceArray) and target.shape == shape
-                    and target.dtype == np.dtype(out.dtype)):
-                outputs = [target]
-        if outputs is None:
-            outputs = [empty(shape, o.dtype, f"the output of {node.op}") for o in kernel.outputs]
-        self.kernel.run(inputs, outputs)
-        return outputs
+            position = self.arrays.index(self.inplace)
+            x = inputs[position]
+            if (isinstance(x, DeviceArray) and x.shape == shape
+                    and x.dtype == np.dtype(kernel.outputs[0].dtype)):
+                target = position
+        return shape, target, False
 
 
 def _elemwise(op, node: Apply) -> Step | None:
@@ -147,14 +184,20 @@ class ReduceStep(Step):
         self.kernel_ir = lower_careduce(node)
         self.kernel = compiled(self.kernel_ir, ReduceKernel)
         self.perform = perform_function(node.op)
+        self.buffers: list = [None, None]
+        self.shapes: dict = {}
+        self.what = f"the output of {node.op}"
 
     def run(self, ctx: Any) -> list:
         x = ctx.device(0)
-        if self.kernel_ir.reduce_op in ("maximum", "minimum") and any(
-                x.shape[a] == 0 for a in self.kernel_ir.axes):
-            self.perform(self.node, [np.empty(x.shape, x.dtype)])  # raises numpy's error
-        shape = tuple(s for a, s in enumerate(x.shape) if a not in self.kernel_ir.axes)
-        out = empty(shape, self.kernel_ir.outputs[0].dtype, f"the output of {self.node.op}")
+        shape = self.shapes.get(x.shape)
+        if shape is None:
+            if self.kernel_ir.reduce_op in ("maximum", "minimum") and any(
+                    x.shape[a] == 0 for a in self.kernel_ir.axes):
+                self.perform(self.node, [np.empty(x.shape, x.dtype)])  # raises numpy's error
+            shape = remember(self.shapes, x.shape, tuple(
+                s for a, s in enumerate(x.shape) if a not in self.kernel_ir.axes))
+        out = take_buffer(self.buffers, 0, shape, self.kernel_ir.outputs[0].dtype, self.what)
         self.kernel.run(x, out)
         return [out]
 
@@ -175,6 +218,9 @@ class _CastStep(ElemwiseStep):
         self.kernel = compiled(self.kernel_ir, ElemwiseKernel)
         self.perform = perform_function(node.op)
         self.inplace = None
+        self.scalar = [o.is_scalar for o in self.kernel_ir.inputs]
+        self.buffers, self.plans = [None, None], {}
+        self.what = f"the output of {node.op}"
 
 
 lower.register(CAReduce, _careduce)
@@ -221,19 +267,21 @@ class DimShuffleStep(Step):
     def __init__(self, node: Apply):
         super().__init__(node)
         self.op = node.op
+        self.layouts: dict = {}
 
     def run(self, ctx: Any) -> list:
-        x = ctx.value(0)
-        if not isinstance(x, DeviceArray):
+        x = ctx.vals[ctx.ins[0]]
+        if type(x) is not DeviceArray:
             if np.size(x) <= 1:
                 return self.perform_host(x)
             x = ctx.device(0)
-        op = self.op
-        shape, strides = [], []
-        for d in op.new_order:
-            shape.append(1 if d == "x" else x.shape[d])
-            strides.append(0 if d == "x" else x.strides[d])
-        return [x.view(tuple(shape), tuple(strides))]
+        key = (x.shape, x.strides)
+        layout = self.layouts.get(key)
+        if layout is None:
+            shape = tuple(1 if d == "x" else x.shape[d] for d in self.op.new_order)
+            strides = tuple(0 if d == "x" else x.strides[d] for d in self.op.new_order)
+            layout = remember(self.layouts, key, (shape, strides))
+        return [x.view_of(*layout)]
 
     def perform_host(self, x) -> list:
         return self.node.op.perform(self.node, [np.asarray(x)])

@@ -15,10 +15,10 @@ import numpy as np
 
 from symgraph.codegen.cuda.arrays import contiguous
 from symgraph.codegen.cuda.compiler import compile_cuda
-from symgraph.codegen.cuda.driver import get_driver
-from symgraph.codegen.cuda.elemwise import RENDERER, pointer, value_param
+from symgraph.codegen.cuda.driver import BLOCK, get_driver
+from symgraph.codegen.cuda.elemwise import RENDERER, VALUE_FORMAT, pointer, remember, value_param
 from symgraph.codegen.cuda.steps import Step, lower
-from symgraph.codegen.cuda.storage import DeviceArray, empty
+from symgraph.codegen.cuda.storage import DeviceArray, empty, take_buffer
 from symgraph.graph import Apply
 from symgraph.ops.nnet import (
     CrossentropyCategorical1Hot,
@@ -34,24 +34,27 @@ _LOCK = threading.Lock()
 _FLOATS = ("float32", "float64")
 
 
+# the parameters of each kernel of kernels/softmax.cu and philox.cu, as pycuda's struct
+# format ("v": a by-value sg_t)
+FORMATS = {"sg_softmax": "PP6q", "sg_log_softmax": "PP6q", "sg_xent_softmax_bias": "6P6q",
+           "sg_xent_dx": "PvPPP6q", "sg_xent_1hot": "PPP5q"}
+PHILOX_FORMAT = "PqQQQdd"
+
+
 def softmax_function(dtype: str, labels: str, name: str) -> Any:
     """Kernel `name` of kernels/softmax.cu for `dtype` and `labels` (compiled once)."""
     drv = get_driver()
     key = f"softmax-{dtype}-{labels}"
     with _LOCK:
         cubin = compile_cuda(RENDERER.softmax_source(dtype, labels), drv.arch, key)
-        return drv.function(key, cubin, name)
+        return drv.function(key, cubin, name, FORMATS[name].replace("v", VALUE_FORMAT[dtype]))
 
 
 def philox_function(name: str) -> Any:
     drv = get_driver()
     with _LOCK:
         return drv.function("philox", compile_cuda(RENDERER.philox_source(), drv.arch, "philox"),
-                            name)
-
-
-def i64(*values: int) -> list[np.int64]:
-    return [np.int64(v) for v in values]
+                            name, PHILOX_FORMAT)
 
 
 def _rows(x: DeviceArray) -> tuple[DeviceArray, int, int, int, int]:
@@ -72,16 +75,17 @@ class SoftmaxStep(Step):
     def __init__(self, node: Apply, name: str):
         super().__init__(node)
         self.fn = softmax_function(node.outputs[0].dtype, "int64", name)
+        self.buffers: list = [None, None]
+        self.what = f"the output of {node.op}"
 
     def run(self, ctx: Any) -> list:
         x = ctx.device(0)
-        out = empty(x.shape, x.dtype, f"the output of {self.node.op}")
+        out = take_buffer(self.buffers, 0, x.shape, x.dtype, self.what)
         xr, rows, cols, s0, s1 = _rows(x)
         if rows and cols:
             drv = get_driver()
-            drv.launch(self.fn, rows, [pointer(xr), pointer(out), *i64(rows, cols, s0, s1, cols,
-                                                                         1)],
-                       grid=min(rows, drv.sm_count * 32))
+            drv.launch(self.fn, rows, [xr.ptr, out.ptr, rows, cols, s0, s1, cols, 1],
+                       grid=min(rows, drv.max_blocks))
         return [out]
 
 
@@ -120,6 +124,8 @@ class XentSoftmaxStep(Step):
         super().__init__(node)
         self.fn = softmax_function(node.outputs[1].dtype, node.inputs[2].dtype,
                                    "sg_xent_softmax_bias")
+        self.buffers: list = [None] * 6
+        self.plans: dict = {}
 
     def run(self, ctx: Any) -> list:
         node = self.node
@@ -129,17 +135,19 @@ class XentSoftmaxStep(Step):
             node.op.perform(node, [np.empty(x.shape, x.dtype), np.empty(b.shape, b.dtype),
                                    np.zeros(rows, node.inputs[2].dtype)])  # raises the error
         y = _labels(ctx, node, 2, 0, x.shape)
-        nll = empty((rows,), x.dtype, "the cross-entropy")
-        sm = empty((rows, cols), x.dtype, "the softmax")
-        am = empty((rows,), y.dtype, "the argmax")
-        s0, s1 = x.elem_strides()
+        key = (x.shape, x.strides, b.strides, y.strides)
+        plan = self.plans.get(key)
+        if plan is None:
+            plan = remember(self.plans, key, (
+                (min(max(rows, 1), get_driver().max_blocks), 1),
+                (rows, cols, *x.elem_strides(), b.elem_strides()[0], y.elem_strides()[0])))
+        grid, ints = plan
+        nll = take_buffer(self.buffers, 0, (rows,), x.dtype, "the cross-entropy")
+        sm = take_buffer(self.buffers, 1, (rows, cols), x.dtype, "the softmax")
+        am = take_buffer(self.buffers, 2, (rows,), y.dtype, "the argmax")
         if rows:
-            drv = get_driver()
-            drv.launch(self.fn, rows, [pointer(x), pointer(b), pointer(y), pointer(nll),
-                                       pointer(sm), pointer(am),
-                                       *i64(rows, cols, s0, s1, b.elem_strides()[0],
-                                            y.elem_strides()[0])],
-                       grid=min(rows, drv.sm_count * 32))
+            self.fn.prepared_async_call(grid, BLOCK, get_driver().stream, x.ptr, b.ptr, y.ptr,
+                                        nll.ptr, sm.ptr, am.ptr, *ints)
         return [nll, sm, am]
 
 
@@ -150,6 +158,7 @@ class XentDxStep(Step):
     def __init__(self, node: Apply):
         super().__init__(node)
         self.fn = softmax_function(node.outputs[0].dtype, node.inputs[2].dtype, "sg_xent_dx")
+        self.buffers: list = [None, None]
 
     def run(self, ctx: Any) -> list:
         node = self.node
@@ -164,11 +173,12 @@ class XentDxStep(Step):
             dy_dev, dy_value, dys = ctx.device(0), 0, ctx.device(0).elem_strides()[0]
         else:
             dy_dev, dy_value, dys = None, np.asarray(dy).reshape(()), 0
-        dx = empty((rows, cols), sm.dtype, "the gradient of the cross-entropy")
+        dx = take_buffer(self.buffers, 0, (rows, cols), sm.dtype,
+                         "the gradient of the cross-entropy")
         s0, s1 = sm.elem_strides()
         get_driver().launch(self.fn, rows * cols, [
-            pointer(dy_dev), value_param(dy_value, sm.dtype.name), pointer(sm), pointer(y),
-            pointer(dx), *i64(rows, cols, dys, s0, s1, y.elem_strides()[0])])
+            pointer(dy_dev), value_param(dy_value, sm.dtype.name), sm.ptr, y.ptr, dx.ptr,
+            rows, cols, dys, s0, s1, y.elem_strides()[0]])
         return [dx]
 
 
@@ -185,8 +195,8 @@ class Xent1HotStep(Step):
         y = _labels(ctx, self.node, 1, 0, c.shape)
         nll = empty((rows,), c.dtype, "the cross-entropy")
         s0, s1 = c.elem_strides()
-        get_driver().launch(self.fn, rows, [pointer(c), pointer(y), pointer(nll),
-                                            *i64(rows, cols, s0, s1, y.elem_strides()[0])])
+        get_driver().launch(self.fn, rows, [c.ptr, y.ptr, nll.ptr, rows, cols, s0, s1,
+                                            y.elem_strides()[0]])
         return [nll]
 
 
@@ -243,9 +253,8 @@ class RandomStep(Step):
         blocks = {"uniform": -(-n // (4 if dt.itemsize == 4 else 2)), "normal": -(-n // 2)}
         if n:
             get_driver().launch(self.fn, blocks[op.dist], [
-                pointer(out), np.int64(n), np.uint64(base),
-                np.uint64(int(key[0]) | (int(key[1]) << 32)), np.uint64(stream),
-                np.float64(a), np.float64(b)])
+                out.ptr, n, int(base), int(key[0]) | (int(key[1]) << 32), int(stream),
+                float(a), float(b)])
         new_state = state.copy()
         new_state[3] = np.uint64((base + -(-words // 4)) % (1 << 64))
         return [new_state, out]

@@ -10,6 +10,7 @@ machines without a GPU or pycuda: this module imports no GPU code until a copy i
 from __future__ import annotations
 
 import math
+import sys
 from typing import Any
 
 import numpy as np
@@ -28,6 +29,9 @@ def c_strides(shape: tuple[int, ...], itemsize: int) -> tuple[int, ...]:
         strides.append(step)
         step *= max(size, 1)
     return tuple(reversed(strides))
+
+
+_new = object.__new__
 
 
 class DeviceArray:
@@ -80,6 +84,14 @@ class DeviceArray:
              ) -> DeviceArray:
         """Another view of the same memory (offset in bytes)."""
         return DeviceArray(shape, self.dtype, self.ptr + offset, self.base or self, strides)
+
+    def view_of(self, shape: tuple[int, ...], strides: tuple[int, ...]) -> DeviceArray:
+        """view(shape, strides) for tuples of ints known good (a step's cached layout): no
+        conversions, as cheap as a Python object gets."""
+        out = _new(DeviceArray)
+        out.shape, out.dtype, out.ptr, out.strides = shape, self.dtype, self.ptr, strides
+        out.base = self.base or self
+        return out
 
     def transpose(self, *axes: int) -> DeviceArray:
         axes = axes or tuple(reversed(range(self.ndim)))
@@ -153,3 +165,26 @@ def to_device(host: Any, purpose: str, what: str = "an array") -> DeviceArray:
     if host.nbytes:
         _driver().htod(dev.ptr, host, purpose)
     return dev
+
+
+def take_buffer(buffers: list, k: int, shape: tuple[int, ...], dtype: Any, what: str
+                ) -> DeviceArray:
+    """A step's output buffer k, kept from its last call when it has this shape and nobody
+    holds it or a view of it any more; else its spare (``buffers[k + len(buffers) // 2]``:
+    an update swapped into a shared variable each call ping-pongs between two buffers); else
+    a new one. As the CPU backend's take_buffer; on the GPU it also spares the pool's call and
+    a DeviceArray per output. Reuse is safe against the device's own work: every kernel, copy
+    and cuBLAS call is ordered on the driver's one stream."""
+    spare = k + len(buffers) // 2
+    for slot in (k, spare):
+        buf = buffers[slot]
+        # references: the list, `buf`, getrefcount's argument; the allocation's: buf.base
+        # and the argument (a view of buf holds the allocation, not buf)
+        if (buf is not None and sys.getrefcount(buf) == 3 and buf.shape == shape
+                and sys.getrefcount(buf.base) == 2):
+            if slot == spare:  # the fast path looks at slot k first next time
+                buffers[k], buffers[spare] = buf, buffers[k]
+            return buf
+    buffers[spare] = buffers[k]
+    buf = buffers[k] = empty(shape, dtype, what)
+    return buf
