@@ -118,6 +118,8 @@ def _lowering(make: Callable[[Apply], Callable | None]):
         if call is None:
             return False
         # a buffer of its own, or perform's, unless the op overwrites its input
-        return emit.python_call(call, node, ins, outs, fresh=not getattr(op, "inplace", False))
+        return emit.python_call(
+            call, node, ins, outs, fresh=not getattr(op, "inplace", False), blas=True
+        )
 
     return lowering

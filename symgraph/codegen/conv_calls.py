@@ -81,7 +81,7 @@ def register(lower, emit_class) -> None:
 def _lowering(make: Callable[[Apply], Callable]):
     def lowering(op, node: Apply, ins: list[str], outs: list[str], emit) -> bool:
         # every output is a Workspace buffer, reused only when nobody holds it
-        return emit.python_call(make(node), node, ins, outs, fresh=True)
+        return emit.python_call(make(node), node, ins, outs, fresh=True, blas=True)
 
     return lowering
 

@@ -29,7 +29,12 @@ from typing import Any
 import numpy as np
 
 from symgraph.codegen.kernel import NotLowerable, lower_careduce, lower_elemwise, lower_fused_reduce
-from symgraph.codegen.program_steps import ElemwiseStep, ReduceStep, dimshuffle_view
+from symgraph.codegen.program_steps import (
+    PARALLEL_MIN_WITH_BLAS,
+    ElemwiseStep,
+    ReduceStep,
+    dimshuffle_view,
+)
 from symgraph.codegen.python import node_error, perform_function
 from symgraph.fgraph import FunctionGraph
 from symgraph.graph import Apply, Constant, Variable
@@ -48,6 +53,7 @@ class Emit:
         # the outputs are arrays of the step's own buffers, never handed out twice while
         # referenced elsewhere (so Function need not copy them)
         self.fresh = False
+        self.blas = False  # the step calls BLAS (whose threads spin after each call)
 
     def name(self, prefix: str, value: Any) -> str:
         key = f"{prefix}{len(self.globals)}"
@@ -55,11 +61,12 @@ class Emit:
         return key
 
     def python_call(self, call: Callable, node: Apply, ins: list[str], outs: list[str],
-                    fresh: bool) -> bool:
+                    fresh: bool, blas: bool = False) -> bool:
         """A step that is one Python call `outs[0] = call(*ins)`; errors name the node.
-        `fresh`: the result is an array of the call's own, never handed out twice."""
+        `fresh`: the result is an array of the call's own, never handed out twice; `blas`:
+        the call runs BLAS."""
         fn, apply = self.name("X", call), self.name("N", node)
-        self.fresh = fresh
+        self.fresh, self.blas = fresh, blas
         args = ", ".join(ins)
         self.lines += [
             "try:",
@@ -214,6 +221,7 @@ class LLVMProgram:
         self.steps: list[tuple[Apply, str]] = []
         self.kernel_steps: list = []
         fresh: set[Variable] = set()
+        calls_blas = False
 
         def ref(v: Variable) -> str:
             if v not in names:
@@ -265,8 +273,12 @@ class LLVMProgram:
             self.steps.append((node, "native" if native else "fallback"))
             if emit.fresh:
                 fresh.update(node.outputs)
+            calls_blas = calls_blas or emit.blas
             if emit.step is not None:
                 self.kernel_steps.append(emit.step)
+        if calls_blas:
+            for step in self.kernel_steps:
+                step.parallel_min = PARALLEL_MIN_WITH_BLAS
         outputs = ", ".join(ref(v) for v in fg.outputs)
         self.fresh_outputs = [v in fresh for v in fg.outputs]
         inputs = ", ".join(names[v] for v in fg.inputs)

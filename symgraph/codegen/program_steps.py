@@ -60,7 +60,8 @@ _POOL_LOCK = threading.Lock()
 
 
 def thread_pool() -> ThreadPool:
-    """The process-wide pool, one worker per extra CPU this process may use."""
+    """The process-wide pool: one worker per extra CPU this process may use, or
+    SYMGRAPH_NUM_THREADS threads in all (1: kernels run on the calling thread only)."""
     if not _POOL:
         with _POOL_LOCK:
             if not _POOL:
@@ -69,15 +70,28 @@ def thread_pool() -> ThreadPool:
                     if hasattr(os, "sched_getaffinity")
                     else (os.cpu_count() or 1)
                 )
-                _POOL.append(ThreadPool(max(cpus - 1, 0)))
+                wanted = os.environ.get("SYMGRAPH_NUM_THREADS", "").strip()
+                threads = int(wanted) if wanted.isdigit() and int(wanted) > 0 else cpus
+                _POOL.append(ThreadPool(max(threads - 1, 0)))
     return _POOL[0]
 
 
-def run_entry(entry: Callable, operands: list, work: int, splittable: bool = True) -> int:
-    """entry(*operands), in slices on the thread pool when `work` is large; the worst code."""
+# From this many elements a kernel of a function that also calls BLAS is split across
+# threads: OpenBLAS's workers spin for a while after each product, so a pool worker shares
+# its core with one and a split kernel of a few hundred thousand elements ran slower than on
+# one thread (the MLP train step: ~10% per step).
+PARALLEL_MIN_WITH_BLAS = 1 << 20
+
+
+def run_entry(
+    entry: Callable, operands: list, work: int, splittable: bool = True,
+    parallel_min: int = PARALLEL_MIN,
+) -> int:
+    """entry(*operands), in slices on the thread pool when `work` is at least `parallel_min`
+    elements; the worst code of the slices."""
     if work >= PARALLEL_MIN and splittable:
         pool = thread_pool()
-        nparts = min(pool.size, max(work // PARALLEL_MIN, 1))
+        nparts = min(pool.size, max(work // parallel_min, 1))
         if nparts > 1:
             return max(pool.run(lambda part: entry(*operands, part, nparts), nparts))
         return entry(*operands, 0, 1)
@@ -126,6 +140,7 @@ class KernelStep:
         self.bcast = [o.bcast for o in kernel.inputs]
         self.ndim = kernel.ndim
         self.buffers: list = [None] * (2 * len(kernel.outputs))  # current, spare
+        self.parallel_min = PARALLEL_MIN  # raised when the program also calls BLAS
 
     def shape(self, arrays: list[np.ndarray]) -> tuple:
         """The loop shape; raises perform's error when the inputs do not broadcast."""
@@ -203,7 +218,8 @@ class ElemwiseStep(KernelStep):
         if outs is None:
             outs = [take_buffer(self.buffers, k, shape, dt) for k, dt in enumerate(self.out_dtypes)]
         self.check(
-            run_entry(self.entry, arrays + outs, math.prod(shape)), arrays
+            run_entry(self.entry, arrays + outs, math.prod(shape),
+                      parallel_min=self.parallel_min), arrays
         )
         return outs if len(outs) > 1 else outs[0]
 
@@ -225,7 +241,7 @@ class ReduceStep(KernelStep):
             arrays = [x if x.flags.c_contiguous else np.ascontiguousarray(x) for x in arrays]
         out_shape = tuple(s for a, s in enumerate(shape) if a not in self.axes)
         out = take_buffer(self.buffers, 0, out_shape, self.out_dtypes[0])
-        code = run_entry(self.entry, arrays + [out], size, self.splittable)
+        code = run_entry(self.entry, arrays + [out], size, self.splittable, self.parallel_min)
         if code == 2:  # max / min over an empty axis: the reference raises
             values = self.all_inputs(arrays)
             try:

@@ -303,3 +303,27 @@ def test_an_entry_point_keeps_its_method_table_alive(backend):
         np.testing.assert_array_equal(f(np.arange(3.0)), [0, 3, 6])
     finally:
         cache.update(saved)
+
+
+def test_kernels_of_a_function_with_blas_split_only_very_large_work():
+    from symgraph.codegen.program_steps import PARALLEL_MIN, PARALLEL_MIN_WITH_BLAS
+
+    a, b = TensorType("float64", (None, None))("a"), TensorType("float64", (None, None))("b")
+    v = vector()
+    f = sg.function([a, b, v], [sg.tensor.dot(a, b), v * 2 + 1], mode=LL)
+    g = sg.function([v], v * 2 + 1, mode=LL)
+    assert {s.parallel_min for s in f.program.kernel_steps} == {PARALLEL_MIN_WITH_BLAS}
+    assert {s.parallel_min for s in g.program.kernel_steps} == {PARALLEL_MIN}
+    big = np.arange(3 * PARALLEL_MIN, dtype="float64")  # above one threshold, below the other
+    m = np.ones((2, 2))
+    np.testing.assert_array_equal(f(m, m, big)[1], big * 2 + 1)
+    np.testing.assert_array_equal(g(big), big * 2 + 1)
+
+
+def test_symgraph_num_threads_sizes_the_kernel_thread_pool():
+    code = ("from symgraph.codegen.program_steps import thread_pool; "
+            "print(thread_pool().size)")
+    for wanted in ("1", "3"):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             env={"SYMGRAPH_NUM_THREADS": wanted, "PATH": ""}, check=True)
+        assert out.stdout.strip() == wanted
