@@ -105,6 +105,19 @@ def _works(functions: dict) -> bool:
     return bool(np.array_equal(c, 2.0 * a @ b + 0.5))
 
 
+@functools.cache
+def _data_offset() -> int:
+    from symgraph.codegen.llvm_entry import abi  # the ndarray layout, checked on live arrays
+
+    return abi()["data"]
+
+
+def _data(a: np.ndarray) -> int:
+    """The address of a's first element: read from the ndarray struct, since ``a.ctypes.data``
+    builds a helper object per call (~2.5 us, more than a small product)."""
+    return ctypes.c_size_t.from_address(id(a) + _data_offset()).value
+
+
 def _layout(m: np.ndarray) -> tuple[int, int] | None:
     """(transpose flag, leading dimension) describing matrix `m` to row-major CBLAS."""
     rows, cols = m.shape
@@ -134,8 +147,8 @@ def _call_gemm(fn, alpha, a, b, beta, c) -> bool:
     if la is None or lb is None or lc is None or lc[0] != NO_TRANS:
         return False
     (m, k), n = a.shape, b.shape[1]
-    fn(ROW_MAJOR, la[0], lb[0], m, n, k, alpha, a.ctypes.data, la[1], b.ctypes.data, lb[1],
-       beta, c.ctypes.data, lc[1])
+    fn(ROW_MAJOR, la[0], lb[0], m, n, k, alpha, _data(a), la[1], _data(b), lb[1],
+       beta, _data(c), lc[1])
     return True
 
 
@@ -175,7 +188,7 @@ def gemv(alpha, a: np.ndarray, x: np.ndarray, beta, y: np.ndarray) -> bool:
         return False
     m, n = a.shape if la[0] == NO_TRANS else a.shape[::-1]  # the stored matrix's shape
     if a.shape[0]:
-        lib.functions["gemv", dtype](ROW_MAJOR, la[0], m, n, alpha, a.ctypes.data, la[1],
-                                     x.ctypes.data, max(incx, 1), beta, y.ctypes.data,
+        lib.functions["gemv", dtype](ROW_MAJOR, la[0], m, n, alpha, _data(a), la[1],
+                                     _data(x), max(incx, 1), beta, _data(y),
                                      max(incy, 1))
     return True
