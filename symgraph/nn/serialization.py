@@ -47,8 +47,7 @@ def save_params(model, path: str | Path) -> None:
     arrays = {name: p.get_value() for name, p in _named(model).items()}
     path = Path(path)
     if path.suffix in (".h5", ".hdf5"):
-        import h5py
-
+        h5py = _h5py(path)
         with h5py.File(path, "w") as f:
             for name, value in arrays.items():
                 f.create_dataset(name, data=value)
@@ -56,10 +55,20 @@ def save_params(model, path: str | Path) -> None:
     np.savez(path, **arrays)
 
 
+def _h5py(path: Path):
+    try:
+        import h5py
+    except ImportError:
+        raise ImportError(
+            f"{path} is an HDF5 file, which needs h5py: pip install 'symgraph[hdf5]' "
+            "(or save to .npz, which needs nothing more)"
+        ) from None
+    return h5py
+
+
 def _read(path: Path) -> dict[str, np.ndarray]:
     if path.suffix in (".h5", ".hdf5"):
-        import h5py
-
+        h5py = _h5py(path)
         with h5py.File(path, "r") as f:
             return {name: np.asarray(f[name]) for name in f}
     with np.load(path) as data:

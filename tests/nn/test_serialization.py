@@ -51,3 +51,19 @@ def test_pickled_train_function_keeps_its_state():
     train(xv, yv)
     clone = pickle.loads(pickle.dumps(train))
     assert clone(xv, yv) == train(xv, yv)
+
+
+def test_hdf5_without_h5py_says_how_to_get_it(tmp_path, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_h5py(name, *args, **kwargs):
+        if name == "h5py":
+            raise ImportError("No module named 'h5py'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_h5py)
+    model = _net(2)
+    with pytest.raises(ImportError, match=r"symgraph\[hdf5\]"):
+        nn.save_params(model, tmp_path / "p.h5")
