@@ -143,8 +143,27 @@ def pinv(x, hermitian: bool = False):
     return MatrixPinv(bool(hermitian))(x)
 
 
+class _Eigendecomposition(Op):
+    """(eigenvalues, eigenvectors) of a square matrix; subclasses say how they are computed."""
+
+    what = ""  # the function's name, for errors
+
+    def _decompose(self, x: np.ndarray) -> tuple:
+        raise NotImplementedError
+
+    def perform(self, node: Apply, inputs: list) -> list:
+        _check_square(self.what, node, inputs[0])
+        w, v = self._decompose(inputs[0])
+        return [np.asarray(w, dtype=node.outputs[0].dtype),
+                np.asarray(v, dtype=node.outputs[1].dtype)]
+
+    def infer_shape(self, node: Apply, input_shapes: list) -> list:
+        n = input_shapes[0][0]
+        return [(n,), (n, n)]
+
+
 @dataclass(frozen=True)
-class Eig(Op):
+class Eig(_Eigendecomposition):
     """Eigenvalues and right eigenvectors of a square matrix (numpy.linalg.eig).
 
     The outputs are always complex (complex128 for float64 input): numpy picks a real or
@@ -157,15 +176,10 @@ class Eig(Op):
         n = x.type.shape[0]
         return Apply(self, [x], [TensorType(dtype, (n,))(), TensorType(dtype, (n, n))()])
 
-    def perform(self, node: Apply, inputs: list) -> list:
-        _check_square("eig", node, inputs[0])
-        w, v = np.linalg.eig(inputs[0])
-        return [np.asarray(w, dtype=node.outputs[0].dtype),
-                np.asarray(v, dtype=node.outputs[1].dtype)]
+    what = "eig"
 
-    def infer_shape(self, node: Apply, input_shapes: list) -> list:
-        n = input_shapes[0][0]
-        return [(n,), (n, n)]
+    def _decompose(self, x: np.ndarray) -> tuple:
+        return np.linalg.eig(x)
 
     def L_op(self, inputs: list, outputs: list, output_grads: list) -> list:
         raise NotImplementedError("eig has no gradient (as in Theano); use eigh for a "
@@ -178,7 +192,7 @@ def eig(x):
 
 
 @dataclass(frozen=True)
-class Eigh(Op):
+class Eigh(_Eigendecomposition):
     """Eigenvalues (ascending) and eigenvectors of a symmetric matrix (numpy.linalg.eigh).
 
     Only the lower ('L') or upper ('U') triangle is read.
@@ -191,15 +205,10 @@ class Eigh(Op):
         dtype, n = _float_dtype(x), x.type.shape[0]
         return Apply(self, [x], [TensorType(dtype, (n,))(), TensorType(dtype, (n, n))()])
 
-    def perform(self, node: Apply, inputs: list) -> list:
-        _check_square("eigh", node, inputs[0])
-        w, v = np.linalg.eigh(inputs[0], self.UPLO)
-        return [np.asarray(w, dtype=node.outputs[0].dtype),
-                np.asarray(v, dtype=node.outputs[1].dtype)]
+    what = "eigh"
 
-    def infer_shape(self, node: Apply, input_shapes: list) -> list:
-        n = input_shapes[0][0]
-        return [(n,), (n, n)]
+    def _decompose(self, x: np.ndarray) -> tuple:
+        return np.linalg.eigh(x, self.UPLO)
 
     def L_op(self, inputs: list, outputs: list, output_grads: list) -> list:
         from symgraph.ops.math import zeros_like
