@@ -216,9 +216,12 @@ class Jit:
             self._defined.update(names)
         return CompiledModule(self, optimized, names)
 
-    def emit_object(self, ir_text: str) -> bytes:
-        """The optimized host object code of ``ir_text`` (for the disk cache)."""
-        mod = self.optimize(self._parse(ir_text))
+    def emit_object(self, ir_text: str, optimize: bool = True) -> bytes:
+        """The host object code of ``ir_text``, optimized unless told otherwise (for the disk
+        cache)."""
+        mod = self._parse(ir_text)
+        if optimize:
+            mod = self.optimize(mod)
         with self.lock:
             return self.target_machine.emit_object(mod)
 
@@ -247,9 +250,10 @@ def compile_ir(ir_text: str) -> CompiledModule:
     return jit().compile_ir(ir_text)
 
 
-def emit_object(ir_text: str) -> bytes:
-    """Optimized host object code for ``ir_text``, loadable later with ``load_object``."""
-    return jit().emit_object(ir_text)
+def emit_object(ir_text: str, optimize: bool = True) -> bytes:
+    """Host object code for ``ir_text`` (optimized unless told otherwise), loadable later with
+    ``load_object``."""
+    return jit().emit_object(ir_text, optimize)
 
 
 def load_object(obj: bytes) -> CompiledModule:
