@@ -343,3 +343,19 @@ def test_rows_of_any_layout_with_a_broadcast_row_match_numpy():
     f, g = sg.function([x, y], expr, mode=LL), sg.function([x, y], expr, mode=PY)
     compare(f(a, row), g(a, row))
     assert f.program.fallback_nodes == 0
+
+
+def test_zero_d_kernels_unoptimized_match_the_reference_at_special_values():
+    # 0-d kernels are compiled without the O3 pipeline; their values must not change.
+    a, f = TensorType("float64", ())("a"), TensorType("float32", ())("f")
+    exprs = [([a], sg.tensor.tanh(a) * sg.tensor.nnet.sigmoid(a)), ([a], sg.tensor.log1p(a)),
+             ([f], sg.tensor.exp(f) - 1), ([a], sg.tensor.cast(a * 3, "int32")),
+             ([a], sg.tensor.nnet.softplus(a))]
+    values = [-800.0, -3.3, -0.0, 1e-9, 0.7, 50.0, 800.0, np.nan, np.inf, -np.inf]
+    with np.errstate(all="ignore"):
+        for ins, out in exprs:
+            native = sg.function(ins, out, mode=Mode(backend="llvm", optimizer=None))
+            ref = sg.function(ins, out, mode=Mode(backend="python", optimizer=None))
+            for v in values:
+                arg = np.asarray(v, dtype=ins[0].dtype)
+                np.testing.assert_allclose(native(arg), ref(arg), rtol=2e-6, equal_nan=True)
