@@ -12,8 +12,6 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
 from symgraph.compile.mode import Mode, get_mode
 from symgraph.fgraph import FunctionGraph
 from symgraph.graph import Constant, Variable, clone_replace, graph_inputs
@@ -333,9 +331,7 @@ class Function:
         self.inputs = ins
         self.outputs = outs
         self._single = single
-        self._shareds = shareds
         self._storages = [v.container for v in shareds]
-        self._n_out = len(outs)
         update_index = {v: k for k, v in enumerate(shareds)}
         self._update_targets = [self._storages[update_index[v]] for v in updated]
         self.maker = FunctionMaker(fg, mode, ins, outs)

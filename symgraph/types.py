@@ -144,10 +144,19 @@ class TensorType:
     def __call__(self, name: str | None = None):
         return self.make_variable(name)
 
+    def accepts_source(self, name: str, dtype_name: str) -> str:
+        """`filter`'s fast test as Python source: true when the value bound to `name` is
+        returned unchanged (`dtype_name` bound to this type's numpy dtype). The generated call
+        path of a compiled function inlines it (compile/caller.py)."""
+        test = (f"type({name}) is ndarray and {name}.dtype is {dtype_name} "
+                f"and {name}.ndim == {self._ndim}")
+        return test + "".join(f" and {name}.shape[{a}] == {s}" for a, s in self._known_sizes)
+
     def filter(
         self, value: Any, strict: bool = False, allow_downcast: bool | None = None, var=None
     ) -> np.ndarray:
-        """Convert `value` to an ndarray of this type or raise TypeError naming `var`."""
+        """Convert `value` to an ndarray of this type or raise TypeError naming `var`.
+        (Its fast test is also `accepts_source`: keep the two alike.)"""
         if type(value) is np.ndarray and value.dtype is self._np_dtype and value.ndim == self._ndim:
             if not self._known_sizes:
                 return value

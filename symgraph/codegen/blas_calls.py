@@ -69,8 +69,7 @@ def _update_call(node: Apply, ranks: tuple[int, ...]) -> Callable | None:
     perform = perform_function(node.op)
     buffers: list = [None, None]
     products: list = [None, None]
-
-    blas = cblas.gemm if ranks[2] == 2 else cblas.gemv
+    blas = cblas.gemm_into if ranks[2] == 2 else cblas.gemv_into  # operands checked below
 
     def call(z, alpha, x, y, beta):
         ok = _plain([z, x, y], dtype, ranks) and x.shape[1] == y.shape[0]

@@ -152,17 +152,22 @@ def _call_gemm(fn, alpha, a, b, beta, c) -> bool:
     return True
 
 
-def _plain(dtype, *arrays) -> bool:
-    return all(type(x) is np.ndarray and x.dtype == dtype and x.flags.aligned for x in arrays)
+def _matching(a: np.ndarray, b: np.ndarray, out: np.ndarray, ranks: tuple) -> bool:
+    """Plain ndarrays of out's dtype, one BLAS takes, with the ranks `ranks` and sizes that
+    fit a product (what the driver's Gemm / Gemv steps have checked already)."""
+    if out.dtype not in DTYPES or (a.ndim, b.ndim, out.ndim) != ranks:
+        return False
+    if not all(type(v) is np.ndarray and v.dtype == out.dtype for v in (a, b, out)):
+        return False
+    return a.shape[1] == b.shape[0] and out.shape == a.shape[:1] + b.shape[1:]
 
 
-def _usable(a: np.ndarray, b: np.ndarray, out: np.ndarray, ranks: tuple) -> bool:
-    """One BLAS dtype, the ranks of `ranks`, matching sizes, `out` writeable and apart."""
-    if library() is None or out.dtype not in DTYPES or not _plain(out.dtype, a, b, out):
+def _apart(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> bool:
+    """What BLAS needs beyond matching operands: a library, aligned data, `out` writeable and
+    not overlapping the inputs."""
+    if library() is None or not (a.flags.aligned and b.flags.aligned and out.flags.aligned):
         return False
-    if (a.ndim, b.ndim, out.ndim) != ranks or not out.flags.writeable:
-        return False
-    if a.shape[1] != b.shape[0] or out.shape != a.shape[:1] + b.shape[1:]:
+    if not out.flags.writeable:
         return False
     return not (np.may_share_memory(out, a) or np.may_share_memory(out, b))
 
@@ -170,14 +175,24 @@ def _usable(a: np.ndarray, b: np.ndarray, out: np.ndarray, ranks: tuple) -> bool
 def gemm(alpha, a: np.ndarray, b: np.ndarray, beta, c: np.ndarray) -> bool:
     """c <- alpha * a @ b + beta * c for matrices of one BLAS dtype, in place (c writeable and
     not overlapping a or b); False, with c untouched, when BLAS cannot take these operands."""
-    if not _usable(a, b, c, (2, 2, 2)):
+    return _matching(a, b, c, (2, 2, 2)) and gemm_into(alpha, a, b, beta, c)
+
+
+def gemm_into(alpha, a: np.ndarray, b: np.ndarray, beta, c: np.ndarray) -> bool:
+    """`gemm` for operands whose dtypes, ranks and sizes the caller has checked."""
+    if not _apart(a, b, c):
         return False
     return _call_gemm(library().functions["gemm", c.dtype], alpha, a, b, beta, c)
 
 
 def gemv(alpha, a: np.ndarray, x: np.ndarray, beta, y: np.ndarray) -> bool:
     """y <- alpha * a @ x + beta * y (a a matrix, x and y vectors), like `gemm`."""
-    if not _usable(a, x, y, (2, 1, 1)) or a.shape[1] == 0:  # BLAS would not scale y by beta
+    return _matching(a, x, y, (2, 1, 1)) and gemv_into(alpha, a, x, beta, y)
+
+
+def gemv_into(alpha, a: np.ndarray, x: np.ndarray, beta, y: np.ndarray) -> bool:
+    """`gemv` for operands whose dtypes, ranks and sizes the caller has checked."""
+    if not _apart(a, x, y) or a.shape[1] == 0:  # BLAS would not scale y by beta
         return False
     lib, dtype = library(), y.dtype
     la = _layout(a)

@@ -89,13 +89,14 @@ def run_entry(
 ) -> int:
     """entry(*operands), in slices on the thread pool when `work` is at least `parallel_min`
     elements; the worst code of the slices."""
-    if work >= PARALLEL_MIN and splittable:
+    if work < PARALLEL_MIN or not splittable:
+        return entry(*operands)
+    if work >= 2 * parallel_min:
         pool = thread_pool()
-        nparts = min(pool.size, max(work // parallel_min, 1))
+        nparts = min(pool.size, work // parallel_min)
         if nparts > 1:
             return max(pool.run(lambda part: entry(*operands, part, nparts), nparts))
-        return entry(*operands, 0, 1)
-    return entry(*operands)
+    return entry(*operands, 0, 1)  # one slice: the entry asks for slices from PARALLEL_MIN
 
 
 def normalize(x, dtype: np.dtype) -> np.ndarray:

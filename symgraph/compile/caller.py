@@ -95,9 +95,5 @@ def _fast_check(ttype: Any, k: int, names: dict[str, Any]) -> str | None:
     """A Python expression true when input k needs no filtering (None: always filter)."""
     if not isinstance(ttype, TensorType):
         return None
-    names[f"d{k}"] = np.dtype(ttype.dtype)
-    check = f"type(v{k}) is ndarray and v{k}.dtype is d{k} and v{k}.ndim == {ttype.ndim}"
-    sizes = [(a, s) for a, s in enumerate(ttype.shape) if s is not None]
-    for axis, size in sizes:
-        check += f" and v{k}.shape[{axis}] == {size}"
-    return check
+    names[f"d{k}"] = ttype._np_dtype
+    return ttype.accepts_source(f"v{k}", f"d{k}")

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from symgraph.codegen.python import node_error, perform_function
-from symgraph.compile.mode import Mode
+from symgraph.compile.mode import ReferenceMode
 from symgraph.fgraph import FunctionGraph
 from symgraph.graph import Apply, Constant, Variable, toposort
 
@@ -190,7 +190,7 @@ def _check_destroy_map(node: Apply, args: list, kept: dict) -> None:
             )
 
 
-class DebugMode(Mode):
+class DebugMode(ReferenceMode):
     """Compile with the mode's rewrites, and check every rewritten value at each call.
 
     Parameters
@@ -200,13 +200,7 @@ class DebugMode(Mode):
     """
 
     def __init__(self, optimizer="fast_run", linker=None, including=(), excluding=(), **kwargs):
-        super().__init__(
-            linker=None,
-            optimizer=optimizer,
-            backend="python",
-            including=including,
-            excluding=excluding,
-        )
+        super().__init__(optimizer, linker, including, excluding)
 
     def optimize(self, fg: FunctionGraph):
         inverse = {clone: user for user, clone in fg.memo.items()}

@@ -123,6 +123,16 @@ class Mode:
     __repr__ = __str__
 
 
+class ReferenceMode(Mode):
+    """A Mode whose functions run node by node on the python reference backend, whatever the
+    linker says: the base of the modes that inspect every node (DebugMode, NanGuardMode,
+    MonitorMode)."""
+
+    def __init__(self, optimizer="fast_run", linker=None, including=(), excluding=()):
+        super().__init__(optimizer=optimizer, backend="python", including=including,
+                         excluding=excluding)
+
+
 FAST_RUN = Mode(optimizer="fast_run")
 FAST_COMPILE = Mode(linker="py", optimizer="fast_compile")
 PRESETS: dict[str, Mode] = {"FAST_RUN": FAST_RUN, "FAST_COMPILE": FAST_COMPILE}

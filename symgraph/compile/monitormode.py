@@ -23,7 +23,7 @@ from collections.abc import Callable
 import numpy as np
 
 from symgraph.codegen.python import PythonProgram, node_error
-from symgraph.compile.mode import Mode
+from symgraph.compile.mode import ReferenceMode
 from symgraph.fgraph import FunctionGraph
 from symgraph.graph import Apply
 
@@ -70,7 +70,7 @@ class SteppedProgram(PythonProgram):
         return [storage[i] for i in self.output_slots]
 
 
-class MonitorMode(Mode):
+class MonitorMode(ReferenceMode):
     """A Mode that calls `pre_func` and `post_func` around the execution of every node.
 
     Parameters
@@ -90,13 +90,7 @@ class MonitorMode(Mode):
         including=(),
         excluding=(),
     ):
-        super().__init__(
-            linker=None,
-            optimizer=optimizer,
-            backend="python",
-            including=including,
-            excluding=excluding,
-        )
+        super().__init__(optimizer, linker, including, excluding)
         self.pre_func, self.post_func = pre_func, post_func
 
     def link(self, fg: FunctionGraph, name: str | None = None, profile=None) -> SteppedProgram:

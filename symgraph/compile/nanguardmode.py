@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from symgraph.compile.mode import Mode
+from symgraph.compile.mode import ReferenceMode
 from symgraph.compile.monitormode import SteppedProgram, Thunk
 from symgraph.fgraph import FunctionGraph
 from symgraph.graph import Apply, Variable
@@ -23,7 +23,7 @@ class NanGuardError(AssertionError):
     """A NaN, inf or big value appeared (Theano raises AssertionError here too)."""
 
 
-class NanGuardMode(Mode):
+class NanGuardMode(ReferenceMode):
     """A Mode that checks every input and every node output for NaN, inf and big values.
 
     Parameters
@@ -43,13 +43,7 @@ class NanGuardMode(Mode):
         including=(),
         excluding=(),
     ):
-        super().__init__(
-            linker=None,
-            optimizer=optimizer,
-            backend="python",
-            including=including,
-            excluding=excluding,
-        )
+        super().__init__(optimizer, linker, including, excluding)
         self.nan_is_error = True if nan_is_error is None else nan_is_error
         self.inf_is_error = True if inf_is_error is None else inf_is_error
         self.big_is_error = True if big_is_error is None else big_is_error

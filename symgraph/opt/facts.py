@@ -36,64 +36,66 @@ _FINITE_OF_FINITE = frozenset(
 )
 
 
-def is_finite(v: Variable, depth: int = 6) -> bool:
-    """True when every value of `v` is known to be finite (no NaN, no inf)."""
-    if v.dtype in DISCRETE_DTYPES:
-        return True
+def _holds(v: Variable, depth: int, of_data, of_dtype, of_elemwise) -> bool:
+    """Whether a fact holds for every value of `v`: from its constant data, its dtype, or its
+    producer (shapes are nonnegative finite integers; a DimShuffle keeps the fact; an
+    Elemwise asks `of_elemwise(scalar op name, inputs, prove)`, `prove` being this test one
+    level down)."""
     data = constant_data(v)
     if data is not None:
-        return bool(np.all(np.isfinite(data)))
+        return bool(np.all(of_data(data)))
+    if of_dtype(v.dtype):
+        return True
     node = v.owner
     if node is None or depth == 0:
         return False
     from symgraph.ops.elemwise import DimShuffle, Elemwise
     from symgraph.ops.shape import Shape, Shape_i
 
+    def prove(u: Variable) -> bool:
+        return _holds(u, depth - 1, of_data, of_dtype, of_elemwise)
+
     op = node.op
     if isinstance(op, (Shape, Shape_i)):
         return True
     if isinstance(op, DimShuffle):
-        return is_finite(node.inputs[0], depth - 1)
+        return prove(node.inputs[0])
     if isinstance(op, Elemwise):
-        name = op.scalar_op.name
-        if name.startswith("cast_") and node.inputs[0].dtype in DISCRETE_DTYPES:
-            return True
-        if name in _FINITE_OF_FINITE:
-            return all(is_finite(i, depth - 1) for i in node.inputs)
+        return of_elemwise(op.scalar_op.name, node.inputs, prove)
     return False
+
+
+def _finite_elemwise(name: str, inputs, prove) -> bool:
+    if name.startswith("cast_") and inputs[0].dtype in DISCRETE_DTYPES:
+        return True
+    return name in _FINITE_OF_FINITE and all(map(prove, inputs))
+
+
+def is_finite(v: Variable, depth: int = 6) -> bool:
+    """True when every value of `v` is known to be finite (no NaN, no inf)."""
+    return _holds(v, depth, np.isfinite, lambda dtype: dtype in DISCRETE_DTYPES,
+                  _finite_elemwise)
 
 
 _NONNEGATIVE_OF_ANY = frozenset({"abs", "sqr", "exp", "exp2", "sigmoid", "softplus", "sqrt"})
 _NONNEGATIVE_OF_NONNEGATIVE = frozenset({"add", "mul", "maximum", "minimum", "identity"})
 
 
+def _nonnegative_elemwise(name: str, inputs, prove) -> bool:
+    if name in _NONNEGATIVE_OF_ANY:
+        return True
+    if name == "maximum":
+        return any(map(prove, inputs))
+    if name in _NONNEGATIVE_OF_NONNEGATIVE or name.startswith("cast_"):
+        return all(map(prove, inputs))
+    return False
+
+
 def is_nonnegative(v: Variable, depth: int = 6) -> bool:
     """True when no value of `v` is below 0 (NaN may still occur: it stays NaN anyway)."""
-    data = constant_data(v)
-    if data is not None:
-        return bool(np.all(data >= 0))
-    if v.dtype == "bool" or v.dtype.startswith("uint"):
-        return True
-    node = v.owner
-    if node is None or depth == 0:
-        return False
-    from symgraph.ops.elemwise import DimShuffle, Elemwise
-    from symgraph.ops.shape import Shape, Shape_i
-
-    op = node.op
-    if isinstance(op, (Shape, Shape_i)):
-        return True
-    if isinstance(op, DimShuffle):
-        return is_nonnegative(node.inputs[0], depth - 1)
-    if isinstance(op, Elemwise):
-        name = op.scalar_op.name
-        if name in _NONNEGATIVE_OF_ANY:
-            return True
-        if name == "maximum":
-            return any(is_nonnegative(i, depth - 1) for i in node.inputs)
-        if name in _NONNEGATIVE_OF_NONNEGATIVE or name.startswith("cast_"):
-            return all(is_nonnegative(i, depth - 1) for i in node.inputs)
-    return False
+    return _holds(v, depth, lambda data: data >= 0,
+                  lambda dtype: dtype == "bool" or dtype.startswith("uint"),
+                  _nonnegative_elemwise)
 
 
 def is_nonzero_finite(v: Variable) -> bool:

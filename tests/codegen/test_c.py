@@ -19,12 +19,11 @@ from symgraph.ops import math as M
 from symgraph.ops.elemwise import Elemwise
 from symgraph.ops.scalar import SCALAR_OPS
 from symgraph.types import TensorType
+from tests.codegen.kernel_sweep import PY, compare, run_both, special_values
 
 pytestmark = pytest.mark.skipif(not c.available(), reason="no C compiler / Python headers")
 
-PY = Mode(backend="python", optimizer=None)
 CC = Mode(backend="c", optimizer=None)
-TOL = {"float16": 2e-3, "float32": 2e-6, "float64": 2e-13}
 # float -> uint32 / uint64 of +-inf and nan is numpy's "invalid value in cast": undefined
 UNDEFINED_CASTS = {"cast_uint32", "cast_uint64"}
 
@@ -33,55 +32,6 @@ def test_every_scalar_op_has_a_c_expression_or_is_allowed_to_fall_back():
     missing = set(SCALAR_OPS) - set(C_SCALAR) - C_FALLBACK_OPS
     assert not missing, f"scalar ops with no C expression: {sorted(missing)}"
     assert not (set(C_SCALAR) & C_FALLBACK_OPS)
-
-
-def special_values(dtype: str, n: int = 24, seed: int = 0) -> np.ndarray:
-    """Edge cases (nan, +-inf, -0.0, extremes, halves) then random values."""
-    rng = np.random.default_rng(seed)
-    if dtype.startswith("float"):
-        edge = [0.0, -0.0, 1.0, -1.0, 0.5, -0.5, 2.5, -2.5, np.nan, np.inf, -np.inf, 1e-30, 3.0,
-                0.3, -0.7, 100.0]
-        return np.concatenate([np.array(edge, dtype), (rng.standard_normal(n) * 3).astype(dtype)])
-    if dtype == "bool":
-        return rng.integers(0, 2, 16 + n).astype(bool)
-    info = np.iinfo(dtype)
-    edge = np.array([0, 1, info.max, info.min, 2, 3, 7], dtype)
-    lo, hi = max(int(info.min), -50), min(int(info.max), 50)
-    return np.concatenate([edge, rng.integers(lo, hi, 9 + n).astype(dtype)])
-
-
-def compare(got, ref) -> None:
-    """Same dtype and shape; floats within a few ulps, with nan and the sign of zero equal."""
-    got, ref = np.asarray(got), np.asarray(ref)
-    assert got.dtype == ref.dtype, (got.dtype, ref.dtype)
-    assert got.shape == ref.shape
-    if ref.dtype.kind == "f":
-        tol = TOL[ref.dtype.name]
-        np.testing.assert_allclose(got.astype("float64"), ref.astype("float64"), rtol=tol,
-                                   atol=tol * 1e-3, equal_nan=True)
-        zero = (ref == 0) & (got == 0)
-        assert np.array_equal(np.signbit(got[zero]), np.signbit(ref[zero])), "sign of zero"
-    else:
-        np.testing.assert_array_equal(got, ref)
-
-
-def run_both(build, values, dtypes):
-    """(C result, python result or the exception it raised, C program)."""
-    sym = [TensorType(d, (None,) * np.ndim(v))(f"x{k}") for k, (v, d) in
-           enumerate(zip(values, dtypes))]
-    out = build(*sym)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            ref = sg.function(sym, out, mode=PY)(*values)
-        except Exception as exc:
-            ref = exc
-        f = sg.function(sym, out, mode=CC)
-        if isinstance(ref, Exception):
-            with pytest.raises(type(ref)):
-                f(*values)
-            return None, ref, f.program
-        return f(*values), ref, f.program
 
 
 def _dtypes_for(name: str) -> list[str]:
@@ -106,7 +56,7 @@ def test_scalar_op_matches_numpy(name, dtype):
         Elemwise(op).make_node(*[TensorType(dtype, (None,))() for _ in range(nin)])
     except TypeError:
         pytest.skip(f"{name} does not take {dtype}")
-    got, ref, program = run_both(lambda *xs: Elemwise(op)(*xs), values, [dtype] * nin)
+    got, ref, program = run_both(CC, lambda *xs: Elemwise(op)(*xs), values, [dtype] * nin)
     if got is None:
         return  # numpy refuses this dtype; the C program raised the same error
     compare(got, ref)
@@ -122,7 +72,7 @@ def test_scalar_op_matches_numpy(name, dtype):
 @pytest.mark.parametrize("name", ["add", "mul", "sub", "true_div", "maximum", "lt", "eq", "mod"])
 def test_mixed_dtypes_follow_numpy_promotion(name, a, b):
     values = [special_values(a)[:20], special_values(b, seed=1)[:20]]
-    got, ref, _ = run_both(lambda x, y: Elemwise(SCALAR_OPS[name])(x, y), values, [a, b])
+    got, ref, _ = run_both(CC, lambda x, y: Elemwise(SCALAR_OPS[name])(x, y), values, [a, b])
     if got is not None:
         compare(got, ref)
 
@@ -134,7 +84,7 @@ def test_casts_of_every_dtype(src):
         x = x[np.isfinite(x) & (np.abs(x) < 100)]
     for to in ("bool", "int8", "uint8", "int16", "int32", "int64", "uint16", "float16",
                "float32", "float64"):
-        got, ref, program = run_both(lambda v, to=to: M.cast(v, to), [x], [src])
+        got, ref, program = run_both(CC, lambda v, to=to: M.cast(v, to), [x], [src])
         compare(got, ref)
         assert program.fallback_nodes == 0, f"{src} -> {to} fell back"
 
@@ -150,7 +100,7 @@ def test_elemwise_layouts(layout):
          "0d": None}[layout]
     if b is None:
         x = T.dscalar("x")
-        got, ref, _ = run_both(lambda x: M.exp(x) * 2 - 1, [np.float64(0.3)], ["float64"])
+        got, ref, _ = run_both(CC, lambda x: M.exp(x) * 2 - 1, [np.float64(0.3)], ["float64"])
         compare(got, ref)
         return
     x = TensorType("float64", (None, None))("x")
@@ -174,7 +124,7 @@ def test_reductions_over_any_axes(shape, axes, op, dtype, transpose):
     if transpose:
         x = np.ascontiguousarray(x.T).T
     fn = getattr(T, op)
-    got, ref, program = run_both(lambda v: fn(v, axis=axes), [x], [dtype])
+    got, ref, program = run_both(CC, lambda v: fn(v, axis=axes), [x], [dtype])
     if got is not None:
         compare(got, ref)
         assert program.fallback_nodes == 0

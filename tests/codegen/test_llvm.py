@@ -18,10 +18,9 @@ from symgraph.ops.elemwise import Elemwise
 from symgraph.ops.scalar import SCALAR_OPS
 from symgraph.ops.shape import dimshuffle
 from symgraph.types import TensorType
+from tests.codegen.kernel_sweep import PY, compare, run_both, special_values
 
-PY = Mode(backend="python", optimizer=None)
 LL = Mode(backend="llvm", optimizer=None)
-TOL = {"float16": 2e-3, "float32": 2e-6, "float64": 2e-13}
 COMPLEX_CASTS = {"cast_complex64", "cast_complex128"}
 # float -> uint32 / uint64 of +-inf is numpy's "invalid value in cast" (platform defined, and
 # numpy itself differs between its loops); float64 -> float16 falls back (no libcall for it)
@@ -32,73 +31,6 @@ def test_every_scalar_op_has_an_llvm_expression_or_is_allowed_to_fall_back():
     missing = set(SCALAR_OPS) - set(LLVM_SCALAR) - FALLBACK_OPS - COMPLEX_CASTS
     assert not missing, f"scalar ops with no LLVM expression: {sorted(missing)}"
     assert not (set(LLVM_SCALAR) & FALLBACK_OPS)
-
-
-def special_values(dtype: str, n: int = 24, seed: int = 0) -> np.ndarray:
-    """Edge cases (nan, +-inf, -0.0, extremes, halves) then random values."""
-    rng = np.random.default_rng(seed)
-    if dtype.startswith("float"):
-        edge = [
-            0.0,
-            -0.0,
-            1.0,
-            -1.0,
-            0.5,
-            -0.5,
-            2.5,
-            -2.5,
-            np.nan,
-            np.inf,
-            -np.inf,
-            1e-30,
-            3.0,
-            0.3,
-            -0.7,
-            100.0,
-        ]
-        return np.concatenate([np.array(edge, dtype), (rng.standard_normal(n) * 3).astype(dtype)])
-    if dtype == "bool":
-        return rng.integers(0, 2, 16 + n).astype(bool)
-    info = np.iinfo(dtype)
-    edge = np.array([0, 1, info.max, info.min, 2, 3, 7], dtype)
-    lo, hi = max(int(info.min), -50), min(int(info.max), 50)
-    return np.concatenate([edge, rng.integers(lo, hi, 9 + n).astype(dtype)])
-
-
-def compare(got, ref, dtype_hint: str = "") -> None:
-    """Same dtype and shape; floats within a few ulps, with nan and the sign of zero equal."""
-    got, ref = np.asarray(got), np.asarray(ref)
-    assert got.dtype == ref.dtype, (got.dtype, ref.dtype)
-    assert got.shape == ref.shape
-    if ref.dtype.kind == "f":
-        tol = TOL[ref.dtype.name]
-        np.testing.assert_allclose(
-            got.astype("float64"), ref.astype("float64"), rtol=tol, atol=tol * 1e-3, equal_nan=True
-        )
-        zero = (ref == 0) & (got == 0)
-        assert np.array_equal(np.signbit(got[zero]), np.signbit(ref[zero])), "sign of zero"
-    else:
-        np.testing.assert_array_equal(got, ref)
-
-
-def run_both(build, values, dtypes):
-    """(llvm result, python result or the exception it raised, llvm program)."""
-    sym = [
-        TensorType(d, (None,) * np.ndim(v))(f"x{k}") for k, (v, d) in enumerate(zip(values, dtypes))
-    ]
-    out = build(*sym)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            ref = sg.function(sym, out, mode=PY)(*values)
-        except Exception as exc:
-            ref = exc
-        f = sg.function(sym, out, mode=LL)
-        if isinstance(ref, Exception):
-            with pytest.raises(type(ref)):
-                f(*values)
-            return None, ref, f.program
-        return f(*values), ref, f.program
 
 
 def _dtypes_for(name: str) -> list[str]:
@@ -124,7 +56,7 @@ def test_scalar_op_matches_numpy(name, dtype):
         Elemwise(op).make_node(*[TensorType(dtype, (None,))() for _ in range(nin)])
     except TypeError:
         pytest.skip(f"{name} does not take {dtype}")
-    got, ref, program = run_both(lambda *xs: Elemwise(op)(*xs), values, [dtype] * nin)
+    got, ref, program = run_both(LL, lambda *xs: Elemwise(op)(*xs), values, [dtype] * nin)
     if got is None:
         return  # numpy refuses this dtype; the llvm program raised the same error
     compare(got, ref)
@@ -149,7 +81,7 @@ def test_scalar_op_matches_numpy(name, dtype):
 @pytest.mark.parametrize("name", ["add", "mul", "sub", "true_div", "maximum", "lt", "eq", "mod"])
 def test_mixed_dtypes_follow_numpy_promotion(name, a, b):
     values = [special_values(a)[:20], special_values(b, seed=1)[:20]]
-    got, ref, program = run_both(lambda x, y: Elemwise(SCALAR_OPS[name])(x, y), values, [a, b])
+    got, ref, program = run_both(LL, lambda x, y: Elemwise(SCALAR_OPS[name])(x, y), values, [a, b])
     if got is not None:
         compare(got, ref)
 
@@ -157,21 +89,21 @@ def test_mixed_dtypes_follow_numpy_promotion(name, a, b):
 def test_switch_clip_and_casts_of_special_values():
     x = special_values("float32")
     c = np.arange(x.size) % 3 == 0
-    got, ref, _ = run_both(lambda c, x: M.switch(c, x, -x), [c, x], ["bool", "float32"])
+    got, ref, _ = run_both(LL, lambda c, x: M.switch(c, x, -x), [c, x], ["bool", "float32"])
     compare(got, ref)
     lo, hi = np.float32(-1), np.full(x.size, 2, "float32")
-    got, ref, _ = run_both(lambda x, h: M.clip(x, lo, h), [x, hi], ["float32", "float32"])
+    got, ref, _ = run_both(LL, lambda x, h: M.clip(x, lo, h), [x, hi], ["float32", "float32"])
     compare(got, ref)
     for to in ("int8", "uint8", "int32", "int64", "bool", "float64", "float16"):
         finite = x[np.isfinite(x) & (np.abs(x) < 100)]
-        got, ref, program = run_both(lambda v, to=to: M.cast(v, to), [finite], ["float32"])
+        got, ref, program = run_both(LL, lambda v, to=to: M.cast(v, to), [finite], ["float32"])
         compare(got, ref)
         assert program.fallback_nodes == 0
 
 
 def test_fallback_ops_run_their_numpy_reference_and_are_counted():
     x = np.linspace(-0.9, 0.9, 7)
-    got, ref, program = run_both(lambda v: M.erfinv(v) + 1, [x], ["float64"])
+    got, ref, program = run_both(LL, lambda v: M.erfinv(v) + 1, [x], ["float64"])
     compare(got, ref)
     assert program.fallback_nodes == 1
     assert "numpy fallback" in program.source
