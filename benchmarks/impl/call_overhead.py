@@ -12,7 +12,7 @@ from functools import partial
 import numpy as np
 
 from benchmarks.harness import first_call, main, once, per_call
-from benchmarks.impl._peers import jax_cpu, pytensor_mode
+from benchmarks.impl._peers import jax_cpu, pytensor_impls, pytensor_mode
 
 CALLS = 10_000  # calls per timed batch; the default 20 batches make 200k calls
 REPEAT = 20
@@ -57,12 +57,7 @@ def _pytensor(repeat, kind, trust=False):
     return {"": _per_call(call, repeat), "compile": once(compile_s)}
 
 
-def pytensor(repeat):
-    return _pytensor(repeat, "default")
-
-
-def pytensor_cvm(repeat):
-    return _pytensor(repeat, "cvm")
+pytensor, pytensor_cvm = pytensor_impls(_pytensor)
 
 
 def pytensor_cvm_trust(repeat):

@@ -15,7 +15,7 @@ import time
 import numpy as np
 
 from benchmarks.harness import main, summarize
-from benchmarks.impl._peers import jax_cpu, pytensor_mode
+from benchmarks.impl._peers import jax_cpu, pytensor_impls, pytensor_mode
 
 CASES = ("D=10", "D=100", "D=1000")
 SIZE = 1000  # length of the vector h
@@ -68,12 +68,7 @@ def _pytensor(repeat, case, kind):
     return _compile_times(build_and_call, repeat, case)
 
 
-def pytensor(repeat, case):
-    return _pytensor(repeat, case, "default")
-
-
-def pytensor_cvm(repeat, case):
-    return _pytensor(repeat, case, "cvm")
+pytensor, pytensor_cvm = pytensor_impls(_pytensor)
 
 
 def jax(repeat, case):

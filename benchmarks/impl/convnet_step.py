@@ -18,7 +18,13 @@ from __future__ import annotations
 import numpy as np
 
 from benchmarks.harness import first_call, main, once, per_call
-from benchmarks.impl._peers import jax_cpu, pytensor_mode, torch_compiled
+from benchmarks.impl._peers import (
+    jax_cpu,
+    jax_momentum_trainer,
+    pytensor_mode,
+    torch_compiled,
+    torch_impls,
+)
 
 BATCH, SIDE, CLASSES = 64, 28, 10
 C1, C2, K = 32, 64, 3
@@ -247,32 +253,13 @@ def jax(repeat):
         logp = jax.nn.log_softmax(a2.reshape(a2.shape[0], -1) @ w3 + b3)
         return -jnp.take_along_axis(logp, y[:, None], axis=1).mean()
 
-    def train_step(params, velocities, x, y):
-        loss, grads = jax.value_and_grad(loss_fn)(params, x, y)
-        velocities = [MOMENTUM * v - LR * g for v, g in zip(velocities, grads)]
-        return [p + v for p, v in zip(params, velocities)], velocities, loss
+    def hwio_params():
+        w1, b1, w2, b2, w3, b3 = _params()
+        return [w1.transpose(2, 3, 1, 0), b1, w2.transpose(2, 3, 1, 0), b2, w3, b3]
 
     xv, yv = _batch()
-    x, y = jnp.asarray(xv.transpose(0, 2, 3, 1)), jnp.asarray(yv)
-    state = {}
-
-    def build():
-        w1, b1, w2, b2, w3, b3 = _params()
-        hwio = [w1.transpose(2, 3, 1, 0), b1, w2.transpose(2, 3, 1, 0), b2, w3, b3]
-        state["params"] = [jnp.asarray(p) for p in hwio]
-        state["velocities"] = [jnp.zeros_like(p) for p in state["params"]]
-        train = jax.jit(train_step, donate_argnums=(0, 1))
-
-        def step():
-            state["params"], state["velocities"], state["loss"] = train(
-                state["params"], state["velocities"], x, y
-            )
-
-        return step
-
-    def sync():
-        state["loss"].block_until_ready()
-
+    batch = [jnp.asarray(xv.transpose(0, 2, 3, 1)), jnp.asarray(yv)]
+    build, sync = jax_momentum_trainer(jax, loss_fn, hwio_params, batch, LR, MOMENTUM)
     compile_s, step = first_call(build, sync)
     return _timed(step, repeat, compile_s, sync)
 
@@ -301,17 +288,7 @@ def _torch_step(torch, compiled: bool):
     return torch_compiled(step) if compiled else step
 
 
-def torch(repeat):
-    import torch
-
-    return _timed(_torch_step(torch, compiled=False), repeat)
-
-
-def torch_compile(repeat):
-    import torch
-
-    compile_s, step = first_call(lambda: _torch_step(torch, compiled=True))
-    return _timed(step, repeat, compile_s)
+torch, torch_compile = torch_impls(_torch_step, _timed)
 
 
 if __name__ == "__main__":

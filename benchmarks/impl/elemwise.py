@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from benchmarks.harness import first_call, main, once, per_call
-from benchmarks.impl._peers import jax_cpu, pytensor_mode
+from benchmarks.impl._peers import jax_cpu, pytensor_impls, pytensor_mode
 
 N = 10_000_000
 A, B = np.float32(0.5), np.float32(0.1)
@@ -56,12 +56,7 @@ def _pytensor(repeat, kind):
     return {"": per_call(step, repeat), "compile": once(compile_s)}
 
 
-def pytensor(repeat):
-    return _pytensor(repeat, "default")
-
-
-def pytensor_cvm(repeat):
-    return _pytensor(repeat, "cvm")
+pytensor, pytensor_cvm = pytensor_impls(_pytensor)
 
 
 def jax(repeat):

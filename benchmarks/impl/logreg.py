@@ -12,7 +12,13 @@ from __future__ import annotations
 import numpy as np
 
 from benchmarks.harness import first_call, main, once, per_call
-from benchmarks.impl._peers import jax_cpu, pytensor_mode, torch_compiled
+from benchmarks.impl._peers import (
+    jax_cpu,
+    pytensor_impls,
+    pytensor_mode,
+    torch_compiled,
+    torch_impls,
+)
 
 N, FEATS = 400, 784
 STEPS = 10_000
@@ -91,12 +97,7 @@ def _pytensor(repeat, kind):
     return _timed(step, repeat, compile_s)
 
 
-def pytensor(repeat):
-    return _pytensor(repeat, "default")
-
-
-def pytensor_cvm(repeat):
-    return _pytensor(repeat, "cvm")
+pytensor, pytensor_cvm = pytensor_impls(_pytensor)
 
 
 def jax(repeat):
@@ -148,17 +149,7 @@ def _torch_step(torch, compiled: bool):
     return torch_compiled(step) if compiled else step
 
 
-def torch(repeat):
-    import torch
-
-    return _timed(_torch_step(torch, compiled=False), repeat)
-
-
-def torch_compile(repeat):
-    import torch
-
-    compile_s, step = first_call(lambda: _torch_step(torch, compiled=True))
-    return _timed(step, repeat, compile_s)
+torch, torch_compile = torch_impls(_torch_step, _timed)
 
 
 def symgraph(repeat):

@@ -11,7 +11,14 @@ from __future__ import annotations
 import numpy as np
 
 from benchmarks.harness import first_call, main, once, per_call
-from benchmarks.impl._peers import jax_cpu, pytensor_mode, torch_compiled
+from benchmarks.impl._peers import (
+    jax_cpu,
+    jax_momentum_trainer,
+    pytensor_impls,
+    pytensor_mode,
+    torch_compiled,
+    torch_impls,
+)
 
 SIZES = (784, 512, 512, 10)
 BATCH = 128
@@ -40,8 +47,11 @@ def _batch() -> tuple[np.ndarray, np.ndarray]:
     return x, rng.integers(0, SIZES[-1], BATCH).astype(np.int32)
 
 
-def _timed(step, repeat, sync=None) -> dict:
-    return per_call(step, repeat, number=NUMBER, warmup=WARMUP, sync=sync)
+def _timed(step, repeat, compile_s=None, sync=None) -> dict:
+    rows = {"step": per_call(step, repeat, number=NUMBER, warmup=WARMUP, sync=sync)}
+    if compile_s is not None:
+        rows["compile"] = once(compile_s)
+    return rows
 
 
 def numpy(repeat):
@@ -71,7 +81,7 @@ def numpy(repeat):
             param += vel
         return loss
 
-    return {"step": _timed(step, repeat)}
+    return _timed(step, repeat)
 
 
 def numpy_gemms(repeat):
@@ -99,7 +109,7 @@ def numpy_gemms(repeat):
         for a, b, out in products:
             np.matmul(a, b, out=out)
 
-    return {"step": _timed(step, repeat)}
+    return _timed(step, repeat)
 
 
 def _pytensor(repeat, kind):
@@ -126,15 +136,10 @@ def _pytensor(repeat, kind):
         return lambda: f(xv, yv)
 
     compile_s, step = first_call(build)
-    return {"step": _timed(step, repeat), "compile": once(compile_s)}
+    return _timed(step, repeat, compile_s)
 
 
-def pytensor(repeat):
-    return _pytensor(repeat, "default")
-
-
-def pytensor_cvm(repeat):
-    return _pytensor(repeat, "cvm")
+pytensor, pytensor_cvm = pytensor_impls(_pytensor)
 
 
 def jax(repeat):
@@ -148,31 +153,10 @@ def jax(repeat):
         logp = jax.nn.log_softmax(h2 @ w3 + b3)
         return -jnp.take_along_axis(logp, y[:, None], axis=1).mean()
 
-    def train_step(params, velocities, x, y):
-        loss, grads = jax.value_and_grad(loss_fn)(params, x, y)
-        velocities = [MOMENTUM * v - LR * g for v, g in zip(velocities, grads)]
-        return [p + v for p, v in zip(params, velocities)], velocities, loss
-
-    x, y = (jnp.asarray(a) for a in _batch())
-    state = {}
-
-    def build():
-        params = [jnp.asarray(p) for p in _params()]
-        state["params"], state["velocities"] = params, [jnp.zeros_like(p) for p in params]
-        train = jax.jit(train_step, donate_argnums=(0, 1))
-
-        def step():
-            state["params"], state["velocities"], state["loss"] = train(
-                state["params"], state["velocities"], x, y
-            )
-
-        return step
-
-    def sync():
-        state["loss"].block_until_ready()
-
+    batch = [jnp.asarray(a) for a in _batch()]
+    build, sync = jax_momentum_trainer(jax, loss_fn, _params, batch, LR, MOMENTUM)
     compile_s, step = first_call(build, sync)
-    return {"step": _timed(step, repeat, sync), "compile": once(compile_s)}
+    return _timed(step, repeat, compile_s, sync)
 
 
 def _torch_step(torch, compiled: bool):
@@ -199,17 +183,7 @@ def _torch_step(torch, compiled: bool):
     return torch_compiled(step) if compiled else step
 
 
-def torch(repeat):
-    import torch
-
-    return {"step": _timed(_torch_step(torch, compiled=False), repeat)}
-
-
-def torch_compile(repeat):
-    import torch
-
-    compile_s, step = first_call(lambda: _torch_step(torch, compiled=True))
-    return {"step": _timed(step, repeat), "compile": once(compile_s)}
+torch, torch_compile = torch_impls(_torch_step, _timed)
 
 
 def symgraph(repeat):
@@ -235,7 +209,7 @@ def symgraph(repeat):
         return lambda: f(xv, yv)
 
     compile_s, step = first_call(build)
-    return {"step": _timed(step, repeat), "compile": once(compile_s)}
+    return _timed(step, repeat, compile_s)
 
 
 if __name__ == "__main__":
