@@ -103,6 +103,22 @@ def compile_flags(openmp: bool = False) -> list[str]:
 _CACHE = DiskCache()
 
 
+def run_compiler(cmd: list[str], source: Path, kernel: str, tool: str,
+                 error: type[Exception], timeout_s: float) -> None:
+    """Run a compiler command; on failure or timeout raise `error` with what a person needs
+    to debug it: the kernel, the source file kept on disk, the command and the compiler's
+    own message."""
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        raise error(f"{tool} took over {timeout_s} s on kernel {kernel}; "
+                    f"source: {source}") from None
+    if done.returncode != 0:
+        raise error(f"{tool} failed on kernel {kernel} (exit {done.returncode})\n"
+                    f"source: {source}\ncommand: {shlex.join(cmd)}\n"
+                    f"{(done.stderr or done.stdout).strip()}")
+
+
 def build_shared_library(source: str, name: str, openmp: bool = False) -> tuple[Path, bool]:
     """The cached shared library built from `source` (path, cache hit)."""
     tc = toolchain()
@@ -115,14 +131,6 @@ def build_shared_library(source: str, name: str, openmp: bool = False) -> tuple[
         src = tmp.parent / f"{key}.c"  # kept next to the library: what a person debugs
         src.write_text(source)
         cmd = [*shlex.split(tc.cc or "cc"), *flags, str(src), "-o", str(tmp), "-lm"]
-        try:
-            done = subprocess.run(cmd, capture_output=True, text=True, timeout=COMPILE_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            raise CCompileError(f"{tc.cc} took over {COMPILE_TIMEOUT_S} s on kernel {name}; "
-                                f"source: {src}") from None
-        if done.returncode != 0:
-            raise CCompileError(
-                f"the C compiler failed on kernel {name} (exit {done.returncode})\n"
-                f"source: {src}\ncommand: {shlex.join(cmd)}\n{done.stderr.strip()}")
+        run_compiler(cmd, src, name, "the C compiler", CCompileError, COMPILE_TIMEOUT_S)
 
     return _CACHE.get_or_build_file(key, ".so", build, meta={"kernel": name, "backend": "c"})

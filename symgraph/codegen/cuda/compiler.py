@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import functools
 import os
-import shlex
 import shutil
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
+from symgraph.codegen.c_toolchain import run_compiler
 from symgraph.codegen.cache import DiskCache, cache_key
 
 # no --use_fast_math and no FMA contraction (-fmad=false): numpy's results are the reference,
@@ -65,16 +65,8 @@ def compile_cuda(source: str, arch: str, name: str, output: str = "cubin",
     def build(tmp: Path) -> None:
         src = tmp.parent / f"{key}.cu"  # kept next to the cubin: what a person debugs
         src.write_text(source)
-        cmd = [nvcc, *flags, str(src), "-o", str(tmp)]
-        try:
-            done = subprocess.run(cmd, capture_output=True, text=True, timeout=COMPILE_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            raise CudaCompileError(f"nvcc took over {COMPILE_TIMEOUT_S} s on kernel {name}; "
-                                   f"source: {src}") from None
-        if done.returncode != 0:
-            raise CudaCompileError(
-                f"nvcc failed on kernel {name} (exit {done.returncode})\nsource: {src}\n"
-                f"command: {shlex.join(cmd)}\n{(done.stderr or done.stdout).strip()}")
+        run_compiler([nvcc, *flags, str(src), "-o", str(tmp)], src, name, "nvcc",
+                     CudaCompileError, COMPILE_TIMEOUT_S)
 
     path, _ = _CACHE.get_or_build_file(key, f".{output}", build,
                                        meta={"kernel": name, "backend": "cuda", "arch": arch})
