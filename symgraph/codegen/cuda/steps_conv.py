@@ -77,13 +77,15 @@ class _ConvStep(Step):
         self.op = node.op
         self.dtype = node.outputs[0].dtype
         self.fns = {name: conv_function(self.dtype, name) for name in self.kernels}
-        self.buffers: dict[str, list] = {}
+        self.buffers: dict[str, tuple[list, str]] = {}
         self.plans: dict = {}
 
     def buffer(self, slot: str, shape: tuple) -> DeviceArray:
         """The step's buffer `slot` (the output is slot "out"): reused while nobody holds it."""
-        buffers = self.buffers.setdefault(slot, [None, None])
-        return take_buffer(buffers, 0, tuple(shape), self.dtype, f"the {slot} of {self.op}")
+        found = self.buffers.get(slot)
+        if found is None:
+            found = self.buffers[slot] = ([None, None], f"the {slot} of {self.op}")
+        return take_buffer(found[0], 0, tuple(shape), self.dtype, found[1])
 
     def geom(self, image: tuple, strides: tuple, kh: int, kw: int, oh: int, ow: int) -> bytes:
         (pt, _), (pl, _) = self.op.pads(kh, kw)
