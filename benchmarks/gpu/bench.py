@@ -10,7 +10,10 @@ log) into the one markdown table ``<out>/gpu_results.md``.
 - ``mlp``: the SGD-momentum step of benchmarks/impl/mlp_step.py (784-512-512-10, batch 128)
   with the minibatch copied in each step, vs PyTorch eager doing the same; and the host <->
   device copies of parameters per step (counted by the driver).
-- ``convnet``: only if conv has a CUDA lowering (it has not: n/a).
+- ``convnet`` / ``torch_convnet``: the SGD-momentum step of benchmarks/impl/convnet_step.py
+  (conv 3x3x32, ReLU, maxpool 2, conv 3x3x64, ReLU, maxpool 2, dense 10; batch 64 of 28x28)
+  with the minibatch copied in each step, vs PyTorch eager (cuDNN) doing the same; and the
+  host <-> device copies per step and the nodes left on the host (none expected).
 
 The report also shows host_overhead.py's result (``<out>/host_overhead.json``): the MLP
 step's host work with the kernels stubbed out, on the same machine's CPU.
@@ -166,14 +169,20 @@ def mlp_function(sizes=SIZES, batch=BATCH):
 
 
 def mlp(steps: int, sizes=SIZES, batch=BATCH) -> dict:
+    f, xv, yv, compile_s = mlp_function(sizes, batch)
+    return timed_steps(f, xv, yv, steps, compile_s)
+
+
+def timed_steps(f, xv, yv, steps: int, compile_s: float, warmup: int = 4) -> dict:
+    """ms per training step of `f` (the cost returned to the host each step), after a first
+    call (counted into compile_s) and `warmup` steps; copies per step and where steps ran."""
     from symgraph.codegen.cuda.driver import get_driver
 
     drv = get_driver()
-    f, xv, yv, compile_s = mlp_function(sizes, batch)
     t0 = time.perf_counter()
     losses = [float(f(xv, yv))]
     compile_s += time.perf_counter() - t0
-    for _ in range(4):
+    for _ in range(warmup):
         losses.append(float(f(xv, yv)))
     before = dict(drv.copies)
     t0 = time.perf_counter()
@@ -220,15 +229,82 @@ def torch_mlp(steps: int) -> dict:
     return {"ms": (time.perf_counter() - t0) / steps * 1e3, "losses": losses}
 
 
-def convnet() -> dict:
-    from symgraph.codegen.cuda import program  # noqa: F401 (registers every lowering)
-    from symgraph.codegen.cuda.steps import lower
-    from symgraph.ops import conv
+def _convnet_step_module():
+    """benchmarks/impl/convnet_step.py (its parameters, minibatch and update rule)."""
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    from benchmarks.impl import convnet_step
 
-    lowered = [cls.__name__ for cls in lower.registry if cls.__module__ == conv.__name__]
-    if not lowered:
-        return {"status": "n/a: conv has no CUDA lowering (it would run on the host)"}
-    return {"status": f"lowered: {lowered} (not benchmarked yet)"}
+    return convnet_step
+
+
+def convnet_function(batch: int):
+    """(the SGD-momentum step of benchmarks/impl/convnet_step.py on the cuda backend, x, y,
+    compile seconds): its graph, parameters and minibatch (the first `batch` images)."""
+    import symgraph as sg
+    import symgraph.tensor as T
+    from symgraph.compile.mode import Mode
+    from symgraph.tensor.signal.pool import pool_2d
+
+    cs = _convnet_step_module()
+    xv, yv = cs._batch()
+    xv, yv = xv[:batch], yv[:batch]
+    params = [sg.shared(p, name=f"p{i}") for i, p in enumerate(cs._params())]
+    velocities = [sg.shared(np.zeros_like(p.get_value())) for p in params]
+    x, y = T.tensor4("x", dtype="float32"), T.ivector("y")
+    w1, b1, w2, b2, w3, b3 = params
+
+    def layer(a, w, b):
+        c = T.nnet.conv2d(a, w, border_mode="valid") + b.dimshuffle("x", 0, "x", "x")
+        return pool_2d(T.nnet.relu(c), ws=(2, 2), ignore_border=True)
+
+    a2 = layer(layer(x, w1, b1), w2, b2)
+    cost = T.mean(T.nnet.categorical_crossentropy(T.nnet.softmax(T.dot(a2.flatten(2), w3) + b3),
+                                                  y))
+    updates = cs._theano_style_updates(params, velocities, sg.grad(cost, params))
+    t0 = time.perf_counter()
+    f = sg.function([x, y], cost, updates=updates, mode=Mode(backend="cuda"), name="convnet_step")
+    return f, xv, yv, time.perf_counter() - t0
+
+
+def convnet(steps: int, batch: int, warmup: int = 4) -> dict:
+    f, xv, yv, compile_s = convnet_function(batch)
+    return {**timed_steps(f, xv, yv, steps, compile_s, warmup), "batch": batch}
+
+
+def torch_convnet(steps: int) -> dict:
+    """PyTorch eager on the GPU, the same step (benchmarks/impl/convnet_step.py), the minibatch
+    copied in and the loss read back each step as symgraph does."""
+    torch = torch_cuda()
+    if torch is None:
+        return {"status": "n/a (no torch with CUDA)"}
+    import torch.nn.functional as F
+
+    cs = _convnet_step_module()
+    params = [torch.from_numpy(p).cuda().requires_grad_() for p in cs._params()]
+    velocities = [torch.zeros_like(p) for p in params]
+    xh, yh = cs._batch()
+    lr, momentum = float(cs.LR), float(cs.MOMENTUM)
+
+    def step():
+        x, y = torch.from_numpy(xh).cuda(), torch.from_numpy(yh).long().cuda()
+        w1, b1, w2, b2, w3, b3 = params
+        a1 = F.max_pool2d(torch.relu(F.conv2d(x, w1, b1)), 2)
+        a2 = F.max_pool2d(torch.relu(F.conv2d(a1, w2, b2)), 2)
+        loss = F.cross_entropy(a2.flatten(1) @ w3 + b3, y)
+        grads = torch.autograd.grad(loss, params)
+        with torch.no_grad():
+            for param, vel, grad in zip(params, velocities, grads):
+                vel.mul_(momentum).add_(grad, alpha=-lr)
+                param.add_(vel)
+        return loss.item()
+
+    losses = [step() for _ in range(5)]
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return {"ms": (time.perf_counter() - t0) / steps * 1e3, "losses": losses,
+            "cudnn": bool(torch.backends.cudnn.is_available())}
 
 
 # --- report --------------------------------------------------------------------------------
@@ -281,7 +357,22 @@ def report(out: Path) -> str:
                      f"{host.get('allocate_per_step', 0):g} allocations, "
                      f"{host.get('synchronize_per_step', 0):g} waits, "
                      f"{host['python_calls_per_step']:.0f} Python calls"))
-    rows.append(("convnet step", results.get("convnet", {}).get("status", "not run"), "", ""))
+    cn, tc = results.get("convnet", {}), results.get("torch_convnet", {})
+    if "ms" in cn:
+        ratio = f"{cn['ms'] / tc['ms']:.2f}x torch's time" if "ms" in tc else ""
+        rows.append((f"convnet step (benchmarks/impl/convnet_step.py), batch {cn['batch']}",
+                     f"{cn['ms']:.3f} ms/step",
+                     f"torch eager {_fmt(tc.get('ms'), ' ms/step')}"
+                     f"{' (cuDNN)' if tc.get('cudnn') else ''}", ratio))
+        rows.append(("convnet: parameter copies host<->device per step",
+                     f"{cn['param_copies_per_step']:g}", "",
+                     f"all copies/step: {cn['copies_per_step']}; GPU steps {cn['kernels']}"
+                     f"/{cn['steps_total']}; host ops: {cn['host_nodes'] or 'none'}"))
+        rows.append(("convnet first losses (symgraph / torch)",
+                     " ".join(f"{v:.4f}" for v in cn["losses"][:3]),
+                     " ".join(f"{v:.4f}" for v in tc.get("losses", [])[:3]), ""))
+    else:
+        rows.append(("convnet step", "failed", "", cn.get("error", "not run")[:200]))
     for name, status, seconds, detail in phases:
         if name.startswith("bench_") and status == "ok":
             detail = ""  # its numbers are the rows above
@@ -297,7 +388,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--part", choices=["bandwidth", "elementwise", "mlp", "torch_mlp",
-                                           "convnet"])
+                                           "convnet", "torch_convnet"])
     parser.add_argument("--report", action="store_true")
     parser.add_argument("--dry-run", action="store_true", help="emulated GPU, tiny sizes")
     args = parser.parse_args()
@@ -311,7 +402,9 @@ def main() -> int:
     runs = {"bandwidth": lambda: bandwidth(100_000_000, 20),
             "elementwise": lambda: elementwise(4096 if small else 100_000_000, 2 if small else 20),
             "mlp": lambda: mlp(2, (784, 32, 32, 10), 16) if small else mlp(100),
-            "torch_mlp": lambda: torch_mlp(100), "convnet": convnet}
+            "torch_mlp": lambda: torch_mlp(100),
+            "convnet": lambda: convnet(1, 1, warmup=1) if small else convnet(50, 64),
+            "torch_convnet": lambda: torch_convnet(50)}
     log(f"part {args.part}: start")
     try:
         result = runs[args.part]()

@@ -10,7 +10,8 @@
 # 1. installs pycuda's dependencies from .gpu_wheels/ (pip --no-index) and builds pycuda from
 #    the sdist there (in /tmp, in place, -j$(nproc); CUDA_ROOT from nvcc);
 # 2. benchmarks (benchmarks/gpu/bench.py, one process per part): copy bandwidth, the fused
-#    elementwise on 100M float32, the MLP step against PyTorch eager, the convnet (n/a); then
+#    elementwise on 100M float32, the MLP step and the convnet step (benchmarks/impl/
+#    convnet_step.py, batch 64) each against PyTorch eager; then
 #    the MLP step's host work alone (benchmarks/gpu/host_overhead.py: no GPU needed);
 # 3. tests: pytest -m cuda, the nvcc compile tests, then a slice of the op suite on 'cuda';
 # 4. writes ONE markdown table to $OUT/gpu_results.md and prints it.
@@ -122,7 +123,7 @@ cd "$REPO"
 # --- benchmarks ----------------------------------------------------------------------------
 DRY=""
 (( DRY_RUN )) && DRY="--dry-run"
-for part in bandwidth elementwise mlp torch_mlp convnet; do
+for part in bandwidth elementwise mlp torch_mlp convnet torch_convnet; do
     phase "bench_$part" 100 $PY benchmarks/gpu/bench.py --out "$OUT" --part "$part" $DRY
 done
 # symgraph's own Python work per MLP step on this machine's CPU (kernels stubbed out: no GPU)

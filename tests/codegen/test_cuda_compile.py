@@ -1,9 +1,10 @@
 """Every kind of CUDA kernel the backend generates compiles with nvcc (no GPU needed).
 
 Lowers a representative set of graphs (every scalar op on every dtype it takes, casts, layouts,
-reductions over several axes, softmax and cross-entropy, philox), renders them with the CUDA
-renderer and compiles them to cubins for sm_90. Elementwise kernels are compiled many to one
-translation unit (their names are unique), the templated kernels one by one.
+reductions over several axes, softmax and cross-entropy, philox, im2col / col2im and max
+pooling), renders them with the CUDA renderer and compiles them to cubins for sm_90.
+Elementwise kernels are compiled many to one translation unit (their names are unique), the
+templated kernels one by one.
 """
 
 from __future__ import annotations
@@ -123,6 +124,21 @@ def test_reduction_kernels_compile_to_cubin(dtype, op, axis):
 @pytest.mark.parametrize("labels", ["int32", "int64", "uint8"])
 def test_softmax_kernels_compile(dtype, labels):
     assert compile_cuda(R.softmax_source(dtype, labels), ARCH, f"softmax_{dtype}_{labels}")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_conv_and_pooling_kernels_compile(dtype):
+    """kernels/conv.cu: im2col, col2im, max pooling and its gradient (cuda/steps_conv.py)."""
+    source = R.conv_source(dtype)
+    assert compile_cuda(source, ARCH, f"conv_{dtype}")
+    ptx = compile_cuda(source, "compute_90", f"conv_{dtype}", output="ptx").decode()
+    for name in ("sg_im2col", "sg_col2im", "sg_maxpool", "sg_maxpool_grad"):
+        assert f".entry {name}(" in ptx
+
+
+def test_conv_kernels_refuse_float16():
+    with pytest.raises(NotLowerable, match="float16"):
+        R.conv_source("float16")
 
 
 def test_philox_kernels_compile_to_cubin_and_ptx():

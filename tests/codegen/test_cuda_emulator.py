@@ -591,10 +591,18 @@ def install(monkeypatch, workdir: Path, run_kernels: bool = True):
     modules = fake_pycuda(memory_limit=1 << 30, run_kernels=run_kernels)
     for name, module in modules.items():
         monkeypatch.setitem(sys.modules, name, module)
-    from symgraph.codegen.cuda import backend, blas, compiler, driver, elemwise, steps_nnet
+    from symgraph.codegen.cuda import (
+        backend,
+        blas,
+        compiler,
+        driver,
+        elemwise,
+        steps_conv,
+        steps_nnet,
+    )
 
     compile_fn = host_compile(workdir)
-    for module in (elemwise, steps_nnet):
+    for module in (elemwise, steps_nnet, steps_conv):
         monkeypatch.setattr(module, "compile_cuda", compile_fn)
     for module in (compiler, backend):
         monkeypatch.setattr(module, "nvcc_path", lambda: "/emulated/nvcc")

@@ -1,7 +1,8 @@
 """The cuda backend: ``Mode(backend="cuda")``, or every function with ``config.device == "cuda"``.
 
 Elementwise graphs (fused Composites), reductions, views, matrix products (cuBLAS), softmax and
-the fused cross-entropy, and uniform / normal random draws run on the GPU; any other op runs
+the fused cross-entropy, uniform / normal random draws, conv2d and its gradients (im2col /
+col2im + cuBLAS) and max pooling and its gradient run on the GPU; any other op runs
 its numpy `perform` on the host with its copies counted (``program.describe()`` lists them).
 Without pycuda, a GPU or nvcc, compiling raises one error saying which is missing and how to
 get it: there is no silent fallback to the CPU.

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from symgraph.codegen.cuda import blas, steps_nnet  # noqa: F401 (they register lowerings)
+from symgraph.codegen.cuda import blas, steps_conv, steps_nnet  # noqa: F401 (they register lowerings)
 from symgraph.codegen.cuda.driver import DeviceOutOfMemory, get_driver
 from symgraph.codegen.cuda.elemwise import _Loadable, load_all
 from symgraph.codegen.cuda.steps import HostStep, ShapeStep, Step, lower

@@ -14,8 +14,8 @@ rather than a Python entry point. Each elementwise kernel has two versions, as o
 
 An input of one element (every axis broadcasts) is passed as a pointer and a value: the
 kernel reads the pointer when it is not null, else the value, so a host scalar (a shape, a
-learning rate) needs no copy to the device. Reductions, softmax and random numbers are
-hand-written templates (kernels/*.cu) behind a few generated lines.
+learning rate) needs no copy to the device. Reductions, softmax, random numbers, im2col / col2im and
+max pooling are hand-written templates (kernels/*.cu) behind a few generated lines.
 """
 
 from __future__ import annotations
@@ -199,6 +199,13 @@ class CudaRenderer(CStyleRenderer):
         return "\n".join([read_template("cuda_prelude.h"), f"typedef {self.ctype(dtype)} sg_t;",
                           f"typedef {self.ctype(label_dtype)} sg_label_t;",
                           read_template("softmax.cu")])
+
+    def conv_source(self, dtype: str) -> str:
+        """kernels/conv.cu (im2col, col2im, max pooling and its gradient) for `dtype`."""
+        if dtype not in ("float32", "float64"):
+            raise NotLowerable(f"conv2d / pooling kernels in {dtype}")
+        return "\n".join([read_template("cuda_prelude.h"), f"typedef {self.ctype(dtype)} sg_t;",
+                          read_template("conv.cu")])
 
     def philox_source(self) -> str:
         return "\n".join([read_template("cuda_prelude.h"), read_template("philox.cu")])

@@ -8,12 +8,14 @@ shape never needs a copy), and an op with no lowering runs its numpy `perform` o
 (``HostStep``), its copies counted and reported.
 
 This module: elementwise (Elemwise / Composite), reductions (CAReduce, FusedReduce), views
-(DimShuffle, Reshape) and shape ops; cuda/blas.py and cuda/steps_nnet.py register the rest.
+(DimShuffle, Reshape) and shape ops (MakeVector of ints included); cuda/blas.py,
+cuda/steps_nnet.py and cuda/steps_conv.py register the rest.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 from types import SimpleNamespace
 from typing import Any
 
@@ -26,6 +28,7 @@ from symgraph.codegen.kernel import NotLowerable, lower_careduce, lower_elemwise
 from symgraph.codegen.python import perform_function
 from symgraph.graph import Apply
 from symgraph.ops.elemwise import DimShuffle, Elemwise, _check_runtime_broadcast
+from symgraph.ops.join import MakeVector
 from symgraph.ops.reduce import CAReduce
 from symgraph.ops.shape import Rebroadcast, Reshape, Shape, Shape_i, SpecifyShape
 
@@ -75,6 +78,20 @@ def lower(op, node: Apply) -> Step | None:
 
 for _op in (Shape, Shape_i, SpecifyShape, Rebroadcast):
     lower.register(_op, lambda op, node: ShapeStep(node, "shape arithmetic"))
+
+
+class ShapeVectorStep(ShapeStep):
+    """MakeVector of integers (a shape being built, as Reshape's target): on the host, where
+    shapes are; an input on the device would be copied (counted as a host-op copy)."""
+
+    def run(self, ctx: Any) -> list:
+        return self.perform(self.node, [ctx.host(k) for k in range(len(self.node.inputs))])
+
+
+@lower.register(MakeVector)
+def _(op, node: Apply) -> Step | None:
+    integer = np.dtype(op.dtype).kind in "iu"
+    return ShapeVectorStep(node, "shape arithmetic") if integer else None
 
 
 def output_shape(node: Apply, bcast: list[tuple[bool, ...]], shapes: list[tuple],
@@ -291,13 +308,18 @@ lower.register(DimShuffle, lambda op, node: DimShuffleStep(node))
 
 
 class ReshapeStep(Step):
-    """A view of a C-contiguous array (else a contiguous copy first, on the device)."""
+    """A view of a C-contiguous array (else a contiguous copy first, on the device); a bad
+    target shape raises the reference's error (its perform on a host stub)."""
 
     def run(self, ctx: Any) -> list:
         x = ctx.value(0)
         if not isinstance(x, DeviceArray):
             return self.node.op.perform(self.node, [x, ctx.host(1)])
         new = tuple(int(s) for s in ctx.host(1))
+        if new.count(-1) == 1:  # numpy's inferred axis (flatten builds (batch, -1))
+            known = -math.prod(new)
+            if known and x.size % known == 0:
+                new = tuple(x.size // known if s == -1 else s for s in new)
         if len(new) != self.node.op.ndim or np.prod(new, dtype=np.int64) != x.size:
             self.node.op.perform(self.node, [np.empty(x.shape, x.dtype), np.asarray(new)])
         return [contiguous(x).reshape(new)]
