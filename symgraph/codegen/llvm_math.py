@@ -65,6 +65,7 @@ class _Consts:
     log10_2_hi: float
     log10_2_lo: float
     exp_poly: tuple[float, ...]  # (e**r - 1 - r) / r**2, highest degree first
+    expm1_poly: tuple[float, ...]  # the same, fitted for the relative error of e**r - 1
     log_poly: tuple[float, ...]  # see _log_parts
 
 
@@ -89,6 +90,15 @@ _F32 = _Consts(
         1.666652113199234e-1,
         4.999999403953552e-1,
     ),
+    # Cephes expf's: minimax on [-ln2/2, ln2/2] for e**r - 1 (one degree more than exp_poly)
+    expm1_poly=(
+        1.9875691500e-4,
+        1.3981999507e-3,
+        8.3334519073e-3,
+        4.1665795894e-2,
+        1.6666665459e-1,
+        5.0000001201e-1,
+    ),
     # Cephes logf: log(1+f) = f - f**2/2 + f**3 * P(f), f in [sqrt(1/2)-1, sqrt(2)-1]
     log_poly=(
         7.0376836292e-2,
@@ -103,6 +113,18 @@ _F32 = _Consts(
     ),
 )
 
+# Taylor series to degree 13: truncation error < 1e-17 relative on |r| <= ln2/2
+_TAYLOR13 = tuple(1.0 / _f for _f in (6227020800.0, 479001600.0, 39916800.0, 3628800.0)) + (
+    1.0 / 362880,
+    1.0 / 40320,
+    1.0 / 5040,
+    1.0 / 720,
+    1.0 / 120,
+    1.0 / 24,
+    1.0 / 6,
+    0.5,
+)
+
 _F64 = _Consts(
     mant_bits=52,
     bias=1023,
@@ -115,9 +137,8 @@ _F64 = _Consts(
     ln2_lo=1.90821492927058770002e-10,
     log10_2_hi=3.01029995663611771306e-01,  # fdlibm, 0x3FD34413509F6000
     log10_2_lo=3.69423907715893078616e-13,
-    # Taylor series to degree 13: truncation error < 1e-17 relative on |r| <= ln2/2
-    exp_poly=tuple(1.0 / _f for _f in (6227020800.0, 479001600.0, 39916800.0, 3628800.0))
-    + (1.0 / 362880, 1.0 / 40320, 1.0 / 5040, 1.0 / 720, 1.0 / 120, 1.0 / 24, 1.0 / 6, 0.5),
+    exp_poly=_TAYLOR13,
+    expm1_poly=_TAYLOR13,
     # fdlibm e_log.c Lg1..Lg7 in s**2, s = f / (2 + f)
     log_poly=(
         6.666666666666735130e-01,
@@ -131,6 +152,7 @@ _F64 = _Consts(
 )
 
 _LOG2E = 1.4426950408889634
+_LN2 = 0.6931471805599453
 _LOG10E = 0.4342944819032518
 
 
@@ -244,19 +266,27 @@ def _em(builder: ir.IRBuilder, x: ir.Value) -> _Emitter:
     return _Emitter(builder, x.type)
 
 
-def _reduce_ln2(e: _Emitter, x: ir.Value, offset: int) -> tuple[ir.Value, ir.Value]:
-    """r = x - n * ln2 in [-ln2/2, ln2/2] (ln2 in two parts), n = round(x / ln2), and the
-    integer bits of ``n + shifter(offset)`` (``n + offset`` in the low bits); nan stays nan."""
+def _reduce_ln2(
+    e: _Emitter, x: ir.Value, offset: int, split: bool = True
+) -> tuple[ir.Value, ir.Value]:
+    """r = x - n * ln2 in [-ln2/2, ln2/2], n = round(x / ln2), and the integer bits of
+    ``n + shifter(offset)`` (``n + offset`` in the low bits); nan stays nan.
+
+    ln2 in two parts keeps r exact to the last bit; split=False uses ln2 rounded to the type,
+    an absolute error of n * 2e-9 (float) in r, for callers whose result hardly depends on it
+    where n is large."""
     shift = e.c(e.shifter(offset))
     t = e.fma(x, e.c(_LOG2E), shift)  # rounds x / ln2 to an integer, in one instruction
     n = e.sub(t, shift)
+    if not split:
+        return e.fma(n, e.c(-_LN2), x), e.b.bitcast(t, e.ity)
     r = e.fma(n, e.c(-e.k.ln2_hi), x)
     return e.fma(n, e.c(-e.k.ln2_lo), r), e.b.bitcast(t, e.ity)
 
 
 def _expm1_poly(e: _Emitter, r: ir.Value) -> ir.Value:
     """e**r - 1 for |r| <= ln2/2, accurate relative to the (possibly tiny) result."""
-    return e.fma(e.mul(r, r), e.poly(r, e.k.exp_poly), r)
+    return e.fma(e.mul(r, r), e.poly(r, e.k.expm1_poly), r)
 
 
 def _exp_poly(e: _Emitter, r: ir.Value) -> ir.Value:
@@ -286,14 +316,14 @@ def emit_exp2(builder: ir.IRBuilder, x: ir.Value) -> ir.Value:
     xc = e.clamp(x, e.k.exp_lo * _LOG2E, e.k.exp_hi * _LOG2E)
     shift = e.c(e.shifter(2 * e.k.bias))
     t = e.add(xc, shift)  # rounds to an integer n
-    r = e.mul(e.sub(xc, e.sub(t, shift)), e.c(0.6931471805599453))  # x - n is exact
+    r = e.mul(e.sub(xc, e.sub(t, shift)), e.c(_LN2))  # x - n is exact
     return e.scale(_exp_poly(e, r), e.b.bitcast(t, e.ity))
 
 
-def _expm1_core(e: _Emitter, x: ir.Value) -> ir.Value:
+def _expm1_core(e: _Emitter, x: ir.Value, split: bool = True) -> ir.Value:
     """(e**x - 1) / 2 for x in [expm1_lo, exp_hi] (or nan): 2**(n-1) * (p + 1) - 1/2, where
     p = e**r - 1. The caller doubles it (or not, when it divides by it anyway)."""
-    r, bits = _reduce_ln2(e, x, e.k.bias - 1)
+    r, bits = _reduce_ln2(e, x, e.k.bias - 1, split)
     t = e.pow2_bits(bits)  # 2**(n-1) stays normal for n in [-126, 128] (float)
     return e.fma(_expm1_poly(e, r), t, e.sub(t, e.c(0.5)))
 
@@ -391,7 +421,9 @@ def emit_tanh(builder: ir.IRBuilder, x: ir.Value) -> ir.Value:
     """Hyperbolic tangent: tanh(|x|) = h / (h + 1), h = expm1(2|x|) / 2, sign restored."""
     e = _em(builder, x)
     ax = e.clamp(e.call("fabs", x), None, e.k.tanh_hi)
-    h = _expm1_core(e, e.add(ax, ax))
+    # tanh = 1 - 2 / (e**2|x| + 1) is insensitive to the relative error of e**2|x| where n is
+    # large (it is scaled by 2 / e**2|x|), so r may lose n * 2e-9: one FMA less
+    h = _expm1_core(e, e.add(ax, ax), split=e.k is not _F32)
     y = e.b.bitcast(e.div(h, e.add(h, e.c(1.0))), e.ity)  # >= 0 (or nan)
     sign = e.b.and_(e.b.bitcast(x, e.ity), e.ic(-(1 << (e.nbits - 1))))  # sign bit
     return e.b.bitcast(e.b.or_(y, sign), e.ty)
