@@ -40,6 +40,11 @@ class In:
             raise TypeError(f"In() needs a symbolic variable, got {type(variable).__name__}")
         self.variable = variable
         self.name = name if name is not None else (variable.name if autoname else None)
+        if update is not None:
+            raise NotImplementedError(
+                f"In({_describe(variable)}, update=...): inputs that carry state are not "
+                "supported; keep the state in a shared variable and pass updates=[(s, new)]"
+            )
         self.value = value
         self.update = update
         self.mutable = mutable
@@ -84,6 +89,10 @@ def _normalize_updates(updates) -> list[tuple[SharedVariable, Variable]]:
         if var in seen:
             raise ValueError(f"the shared variable {_describe(var)} is updated twice")
         seen.add(var)
+        if not isinstance(expr, Variable):  # a value: made a constant of the variable's type
+            from symgraph.variable import constant
+
+            expr = constant(var.type.filter(expr, var=var))
         expr = as_tensor_variable(expr)
         out.append((var, _check_update_type(var, expr)))
     return out

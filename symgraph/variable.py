@@ -384,8 +384,13 @@ def constant(
     if arr.dtype == object:
         raise TypeError(f"constant(): cannot make a tensor constant from {type(value).__name__}")
     if ndim is not None:
-        if arr.ndim > ndim:
-            raise ValueError(f"constant(): value has {arr.ndim} dimensions, more than ndim={ndim}")
+        extra = arr.shape[: max(arr.ndim - ndim, 0)]
+        if any(n != 1 for n in extra):
+            raise ValueError(
+                f"constant(): value of shape {arr.shape} has {arr.ndim} dimensions, more than "
+                f"ndim={ndim}, and its leading ones are not all of size 1"
+            )
+        arr = arr.reshape(arr.shape[len(extra) :])
         arr = arr.reshape((1,) * (ndim - arr.ndim) + arr.shape)
     return TensorConstant(TensorType(arr.dtype.name, arr.shape), arr, name=name)
 
@@ -398,7 +403,13 @@ def as_tensor_variable(x: Any, name: str | None = None, ndim: int | None = None,
         if ndim is not None and x.ndim != ndim:
             if x.ndim < ndim:
                 return _s().dimshuffle(x, ("x",) * (ndim - x.ndim) + tuple(range(x.ndim)))
-            raise ValueError(f"{x}{x.where()} has {x.ndim} dimensions, expected {ndim}")
+            extra = x.ndim - ndim
+            if all(n == 1 for n in x.type.shape[:extra]):  # drop leading broadcastable axes
+                return _s().dimshuffle(x, tuple(range(extra, x.ndim)))
+            raise ValueError(
+                f"{x}{x.where()} has {x.ndim} dimensions, expected {ndim} (only leading "
+                "broadcastable axes can be dropped)"
+            )
         if dtype is not None and x.dtype != normalize_dtype(dtype):
             return _m().cast(x, dtype)
         return x

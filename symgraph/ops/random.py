@@ -16,6 +16,7 @@ import numpy as np
 from symgraph.config import config
 from symgraph.graph import Apply, Op
 from symgraph.ops import philox
+from symgraph.shared import SharedVariable
 from symgraph.types import TensorType, normalize_dtype
 from symgraph.variable import as_tensor_variable, constant
 
@@ -26,6 +27,31 @@ def make_state(seed: int) -> np.ndarray:
     """A fresh generator state [k0, k1, stream, base] for `seed`."""
     key = philox.seed_to_key(int(seed))
     return np.array([key[0], key[1], 0, 0], dtype="uint64")
+
+
+class GeneratorState(np.ndarray):
+    """A generator state as ``rng.get_value()`` returns it, with numpy RandomState's methods,
+    so Theano's tutorial code (``rng_val.seed(89234)``, ``get_state`` / ``set_state``) works."""
+
+    def seed(self, seed: int | None = None) -> None:
+        """Restart this state from `seed`, in place (then ``rng.set_value(it, borrow=True)``)."""
+        self[:] = make_state(np.random.SeedSequence().entropy % 2**30 if seed is None else seed)
+
+    def get_state(self) -> np.ndarray:
+        """A copy of the state words, to give back to ``set_state`` later."""
+        return np.array(self, dtype="uint64")
+
+    def set_state(self, state) -> None:
+        """Restore a state returned by ``get_state``, in place."""
+        self[:] = np.asarray(state, dtype="uint64")
+
+
+class GeneratorSharedVariable(SharedVariable):
+    """The shared generator state of one draw; its values are `GeneratorState` arrays."""
+
+    def get_value(self, borrow: bool = False, return_internal_type: bool = False):
+        value = super().get_value(borrow=borrow, return_internal_type=return_internal_type)
+        return value.view(GeneratorState) if isinstance(value, np.ndarray) else value
 
 
 def _unpack(state: np.ndarray) -> tuple[np.ndarray, int, int]:
@@ -172,12 +198,11 @@ class RandomStreams:
 
     def gen(self, dist: str, size, dtype: str, *params, ndim: int | None = None):
         """One draw of `dist` with a new shared generator state."""
-        from symgraph.shared import shared
-
         size_vec, n = _size_vector(size)
         if ndim is not None and dist != "permutation" and ndim != n:
             raise ValueError(f"{dist}: ndim={ndim} does not match size with {n} entries")
-        rng = shared(make_state(self._seedgen.integers(2**30)), name=f"rng_{dist}", shape=(4,))
+        state = make_state(self._seedgen.integers(2**30))
+        rng = GeneratorSharedVariable(STATE_TYPE, state, name=f"rng_{dist}")
         node = RandomVariable(
             dist, normalize_dtype(dtype), 1 if dist == "permutation" else n
         ).make_node(rng, size_vec, *params)

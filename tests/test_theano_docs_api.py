@@ -1,0 +1,161 @@
+"""Programs spelled as Theano's documentation spells them (only the imports changed), for the
+names and behaviours a Theano user reaches for: the tensor namespace, function(), modes,
+config and random streams. Each compares against numpy."""
+
+import numpy as np
+import pytest
+
+import symgraph as theano
+import symgraph.tensor as T
+from symgraph import function, shared
+from symgraph.tensor.shared_randomstreams import RandomStreams
+
+# --- int / int is floatX (Theano's TrueDiv), whatever the int widths -------------------------
+
+
+@pytest.mark.parametrize("floatX", ["float32", "float64"])
+def test_int_true_division_gives_floatX(floatX):
+    with theano.change_flags(floatX=floatX):
+        iv = T.ivector("iv")
+        assert (iv / 2).dtype == floatX
+        assert T.true_div(iv, iv).dtype == floatX
+        assert (T.bvector() / T.bvector()).dtype == floatX
+        assert (iv // 2).dtype == "int32"
+        f = function([iv], [iv / 3, T.int_div(iv, 3), iv % 3])
+        a = np.array([-7, 1, 7], "int32")
+        q, d, r = f(a)
+        assert q.dtype == floatX
+        np.testing.assert_allclose(q, a / 3, rtol=1e-6)
+        np.testing.assert_array_equal(d, a // 3)
+        np.testing.assert_array_equal(r, a % 3)
+
+
+def test_change_flags_context_and_decorator():
+    old = theano.config.floatX
+
+    @theano.change_flags(floatX="float32")
+    def make():
+        return T.vector()
+
+    assert make().dtype == "float32"
+    assert theano.config.floatX == old
+
+
+# --- names of theano.tensor ------------------------------------------------------------------
+
+
+def test_tensor_namespace_has_theano_names():
+    for name in ("verify_grad", "numeric_grad", "consider_constant", "get_scalar_constant_value",
+                 "NotScalarConstantError", "extract_constant", "DimShuffle", "Elemwise",
+                 "CAReduce", "TensorSharedVariable", "discrete_dtypes", "float_dtypes",
+                 "continuous_dtypes", "int_dtypes", "largest", "smallest", "ptp", "power",
+                 "stacklists", "norm", "signal", "elemwise", "sharedvar"):
+        assert hasattr(T, name), name
+    for name in ("dot", "change_flags", "get_scalar_constant_value", "FunctionGraph",
+                 "ProfileStats"):
+        assert hasattr(theano, name), name
+    from symgraph.compile.sharedvalue import SharedVariable
+    from symgraph.tensor.sharedvar import TensorSharedVariable
+
+    assert isinstance(shared(np.ones(2)), TensorSharedVariable)
+    assert TensorSharedVariable is SharedVariable
+
+
+def test_get_scalar_constant_value():
+    x = T.matrix("x")
+    assert int(T.get_scalar_constant_value(T.constant(3) * 2)) == 6
+    assert float(T.get_scalar_constant_value(T.alloc(2.0, 3))) == 2.0  # all entries equal
+    assert int(T.get_scalar_constant_value(T.specify_shape(x, (4, 5)).shape[1])) == 5
+    with pytest.raises(T.NotScalarConstantError):
+        T.get_scalar_constant_value(x.shape[0])
+    with pytest.raises(T.NotScalarConstantError):
+        T.get_scalar_constant_value(T.constant(np.arange(3)))
+    assert T.extract_constant(x.shape[0]) is not None
+    assert isinstance(T.extract_constant(T.constant(2) + 1), T.TensorConstant)
+
+
+def test_small_aggregates_match_numpy(rng):
+    x = T.matrix("x")
+    a = rng.normal(size=(3, 4))
+    f = function([x], [T.ptp(x, axis=0), T.norm(x, 2, axis=1), T.norm(x, 1),
+                       T.largest(x, x + 1, 2 * x), T.smallest(x, -x), T.power(x, 2)])
+    r = f(a)
+    np.testing.assert_allclose(r[0], np.ptp(a, axis=0))
+    np.testing.assert_allclose(r[1], np.linalg.norm(a, axis=1))
+    np.testing.assert_allclose(r[2], np.abs(a).sum())
+    np.testing.assert_allclose(r[3], np.maximum(np.maximum(a, a + 1), 2 * a))
+    np.testing.assert_allclose(r[4], np.minimum(a, -a))
+    np.testing.assert_allclose(r[5], a**2)
+    s = [[T.scalar("a"), T.scalar("b")], [T.scalar("c"), T.scalar("d")]]
+    m = function([v for row in s for v in row], T.stacklists(s))(1, 2, 3, 4)
+    np.testing.assert_array_equal(m, [[1, 2], [3, 4]])
+
+
+def test_as_tensor_variable_ndim_drops_leading_unit_axes():
+    c = T.as_tensor_variable(np.ones((1, 3)), ndim=1)
+    assert c.ndim == 1
+    assert T.as_tensor_variable(T.row("r"), ndim=1).ndim == 1
+    with pytest.raises(ValueError, match="ndim=1"):
+        T.as_tensor_variable(np.ones((2, 3)), ndim=1)
+    with pytest.raises(ValueError, match="expected 1"):
+        T.as_tensor_variable(T.matrix("m"), ndim=1)
+
+
+# --- function(): updates given as values, In(update=...), Theano's mode tags -------------------
+
+
+def test_updates_given_as_python_values():
+    a, b, c = shared(1.0), shared(np.ones(3, "float32")), shared(np.int32(1))
+    f = function([], [], updates={a: 2.0, b: [0, 0, 0.5], c: 3})
+    f()
+    assert a.get_value() == 2.0 and c.get_value() == 3
+    np.testing.assert_array_equal(b.get_value(), np.array([0, 0, 0.5], "float32"))
+    with pytest.raises(TypeError, match="int32"):
+        function([], [], updates={c: 3.5})
+
+
+def test_in_with_update_is_refused_clearly():
+    acc = T.scalar("acc")
+    with pytest.raises(NotImplementedError, match="acc.*shared variable"):
+        theano.In(acc, value=0.0, update=acc + 1)
+
+
+def test_mode_including_excluding_theano_tags():
+    v = T.vector("v")
+    base = theano.compile.get_default_mode()
+    for mode in (base.including("fast_run"), base.excluding("local_elemwise_fusion"),
+                 base.excluding("inplace", "gpuarray"), base.including("cudnn", "conv_meta"),
+                 theano.Mode(optimizer="fast_run", excluding=["fusion", "local_gpu_elemwise"])):
+        f = function([v], T.exp(v) * 2 + 1, mode=mode)
+        np.testing.assert_allclose(f(np.arange(3.0)), np.exp(np.arange(3.0)) * 2 + 1)
+    assert "fusion" not in base.excluding("local_elemwise_fusion").pass_names()
+
+
+# --- "Using Random Numbers": the generator state, as the tutorial handles it ------------------
+
+
+def test_random_streams_tutorial_state_handling():
+    srng = RandomStreams(seed=234)
+    rv_u = srng.uniform((2, 2))
+    f = function([], rv_u)
+
+    rng_val = rv_u.rng.get_value(borrow=True)  # Get the rng for rv_u
+    rng_val.seed(89234)  # seeds the generator
+    rv_u.rng.set_value(rng_val, borrow=True)  # Assign back seeded rng
+    a = f()
+    rng_val = rv_u.rng.get_value(borrow=True)
+    rng_val.seed(89234)
+    rv_u.rng.set_value(rng_val, borrow=True)
+    np.testing.assert_array_equal(f(), a)
+
+    nearly_zeros = function([], rv_u + rv_u - 2 * rv_u)
+    state_after_v0 = rv_u.rng.get_value().get_state()
+    nearly_zeros()  # this affects rv_u's generator
+    v1 = f()
+    rng = rv_u.rng.get_value(borrow=True)
+    rng.set_state(state_after_v0)
+    rv_u.rng.set_value(rng, borrow=True)
+    v2 = f()  # v2 != v1
+    v3 = f()  # v3 == v1
+    assert not np.allclose(v1, v2)
+    np.testing.assert_array_equal(v1, v3)
