@@ -156,13 +156,23 @@ class _TensorOps:
         )
 
     def __iter__(self):
+        n = self._static_length()
+        if n is not None:  # a vector of known length, e.g. x.shape: `rows, cols = x.shape`
+            return (self[i] for i in range(n))
         raise TypeError(
             f"symbolic variable {self}{self.where()} is not iterable: its length is only known "
             "at run time. Index it (x[i]) or use symgraph.scan."
         )
 
     def __len__(self):
-        raise TypeError(f"symbolic variable {self} has no len(); use x.shape[0]")
+        n = self._static_length()
+        if n is None:
+            raise TypeError(f"symbolic variable {self} has no len(); use x.shape[0]")
+        return n
+
+    def _static_length(self) -> int | None:
+        """The length of a vector whose length the graph knows (Theano's get_vector_length)."""
+        return self.type.shape[0] if self.ndim == 1 else None
 
     # --- indexing ---
     def __getitem__(self, index):
@@ -415,11 +425,16 @@ def as_tensor_variable(x: Any, name: str | None = None, ndim: int | None = None,
         return x
     if hasattr(x, "owner") and hasattr(x, "type"):
         raise TypeError(f"cannot convert {type(x).__name__} {x} to a symgraph tensor")
-    if isinstance(x, (list, tuple)) and any(
-        isinstance(e, Variable) for e in np.ravel(np.asarray(x, dtype=object))
-    ):
+    if isinstance(x, (list, tuple)) and _holds_variable(x):
         return _s().stack([as_tensor_variable(e) for e in x])
     return constant(x, name=name, ndim=ndim, dtype=dtype)
+
+
+def _holds_variable(x) -> bool:
+    """Whether the nested lists `x` hold a symbolic variable (not unpacking the variables)."""
+    if isinstance(x, Variable):
+        return True
+    return isinstance(x, (list, tuple)) and any(_holds_variable(e) for e in x)
 
 
 as_tensor = as_tensor_variable

@@ -159,3 +159,86 @@ def test_random_streams_tutorial_state_handling():
     v3 = f()  # v3 == v1
     assert not np.allclose(v1, v2)
     np.testing.assert_array_equal(v1, v3)
+
+
+# --- "Debugging": test values computed as the graph is built ---------------------------------
+
+
+def test_compute_test_value_reports_the_faulty_line():
+    with theano.change_flags(compute_test_value="raise"):
+        a = T.matrix("a")
+        a.tag.test_value = np.ones((3, 4))
+        b = T.matrix("b")
+        b.tag.test_value = np.ones((5, 6))
+        c = (T.exp(a) + 1).sum(axis=0)
+        np.testing.assert_allclose(c.tag.test_value, 3 * (np.e + 1) * np.ones(4))
+        with pytest.raises(ValueError, match="aligned"):
+            T.dot(a, b)  # the error comes here, at build time
+        r, _ = theano.scan(lambda x, acc: acc + x, sequences=a[0],
+                           outputs_info=T.zeros_like(a[0, 0]))
+        np.testing.assert_allclose(r.tag.test_value, [1, 2, 3, 4])
+        with pytest.raises(ValueError, match="no test value"):
+            T.vector("v") * 2
+
+
+def test_shape_unpacks_like_a_tuple():
+    x = T.matrix("x")
+    rows, cols = x.shape
+    assert len(x.shape) == 2
+    f = function([x], [rows * cols, T.as_tensor_variable([x.shape, x.shape]).sum()])
+    a, b = f(np.ones((2, 3)))
+    assert a == 6 and b == 10
+    with pytest.raises(TypeError, match="not iterable"):
+        iter(T.vector("v"))
+
+
+def test_floor_ceil_trunc_of_ints_are_float():
+    iv = T.ivector("iv")
+    assert T.ceil(iv).dtype == "float64" and T.floor(T.bvector()).dtype == "float32"
+    f = function([iv], [T.ceil(iv / 2), T.floor(iv), T.trunc(-iv)])
+    a = np.array([3, -4], "int32")
+    c, fl, t = f(a)
+    np.testing.assert_array_equal(c, np.ceil(a / 2))
+    np.testing.assert_array_equal(fl, a.astype("float64"))
+    np.testing.assert_array_equal(t, -a.astype("float64"))
+
+
+# --- the LeNet tutorial of the Theano era: conv.conv2d and downsample.max_pool_2d ------------
+
+
+def test_lenet_era_conv_and_downsample(rng):
+    from symgraph.tensor.nnet import conv
+    from symgraph.tensor.signal import downsample
+
+    x = T.tensor4("x")
+    image_shape, filter_shape = (2, 1, 8, 8), (3, 1, 5, 5)
+    W = shared(rng.normal(size=filter_shape), name="W")
+    conv_out = conv.conv2d(input=x, filters=W, filter_shape=filter_shape,
+                           image_shape=image_shape)
+    pooled_out = downsample.max_pool_2d(input=conv_out, ds=(2, 2), ignore_border=True)
+    f = function([x], [conv_out, pooled_out])
+    img = rng.normal(size=image_shape)
+    c, p = f(img)
+    w = W.get_value()[:, :, ::-1, ::-1]  # conv2d flips the filters
+    ref = np.zeros((2, 3, 4, 4))
+    for i in range(4):
+        for j in range(4):
+            ref[:, :, i, j] = np.tensordot(img[:, :, i : i + 5, j : j + 5], w,
+                                           axes=[[1, 2, 3], [1, 2, 3]])
+    np.testing.assert_allclose(c, ref, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(p, ref.reshape(2, 3, 2, 2, 2, 2).max(axis=(3, 5)))
+
+
+def test_outputs_dict_gives_a_dict():
+    import pickle
+
+    v = T.vector("v")
+    f = function([v], {"double": v * 2, "total": v.sum()})
+    out = f(np.array([1.0, 2.0]))
+    assert sorted(out) == ["double", "total"]
+    np.testing.assert_array_equal(out["double"], [2, 4])
+    assert pickle.loads(pickle.dumps(f))(np.ones(2))["total"] == 2
+    f.trust_input = True
+    assert f(np.ones(3))["total"] == 3
+    with pytest.raises(TypeError, match="strings"):
+        function([v], {1: v})

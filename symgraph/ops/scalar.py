@@ -171,9 +171,10 @@ arcsinh = _def("arcsinh", 1, np.arcsinh, "float",
 arccosh = _def("arccosh", 1, np.arccosh, "float",
                grad=lambda i, o, g: [g / m.sqrt(m.sqr(i[0]) - 1)])
 arctanh = _def("arctanh", 1, np.arctanh, "float", grad=lambda i, o, g: [g / (1 - m.sqr(i[0]))])
-floor = _def("floor", 1, np.floor, grad=ZERO)
-ceil = _def("ceil", 1, np.ceil, grad=ZERO)
-trunc = _def("trunc", 1, np.trunc, grad=ZERO)
+# as numpy and Theano (upgrade_to_float): floor / ceil / trunc of ints give floats
+floor = _def("floor", 1, np.floor, "float", grad=ZERO)
+ceil = _def("ceil", 1, np.ceil, "float", grad=ZERO)
+trunc = _def("trunc", 1, np.trunc, "float", grad=ZERO)
 round_half_to_even = _def("round_half_to_even", 1, np.round, grad=ZERO)
 round_half_away_from_zero = _def("round_half_away_from_zero", 1, _round_half_away, grad=ZERO)
 erf = _def("erf", 1, _special("erf"), "float",
