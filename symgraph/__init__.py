@@ -20,6 +20,7 @@ from symgraph.shared import SharedVariable, shared
 from symgraph import scan  # noqa: E402  (a callable module: sg.scan(...) as theano.scan)
 from symgraph.scan import foldl, foldr, map, reduce  # noqa: E402, A004
 from symgraph import ifelse  # noqa: E402  (the module, as theano.ifelse)
+from symgraph import scan_module  # noqa: E402  (Theano's older path of scan)
 
 from symgraph.fgraph import FunctionGraph  # noqa: E402
 from symgraph.ops.blas import dot  # noqa: E402

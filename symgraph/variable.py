@@ -28,6 +28,11 @@ class _TensorOps:
 
     type: TensorType
 
+    # numpy defers to the variable's reflected operators: ``ndarray * x`` and
+    # ``np.float64(2) * x`` are symbolic (Theano's __array_priority__), never an object array
+    __array_ufunc__ = None
+    __array_priority__ = 1000
+
     # --- type views ---
     @property
     def dtype(self) -> str:

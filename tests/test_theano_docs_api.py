@@ -242,3 +242,55 @@ def test_outputs_dict_gives_a_dict():
     assert f(np.ones(3))["total"] == 3
     with pytest.raises(TypeError, match="strings"):
         function([v], {1: v})
+
+
+def test_scan_module_path():
+    from symgraph.scan_module import scan, until
+
+    v = T.vector("v")
+    r, _ = scan(lambda a: (a * 2, until(a > 2)), sequences=v)
+    np.testing.assert_array_equal(function([v], r)(np.arange(6.0)), [0, 2, 4, 6])
+    assert theano.scan_module.until is until
+
+
+def test_random_streams_multinomial():
+    srng = RandomStreams(3)
+    one_hot = srng.multinomial(size=(2,), n=1, pvals=[[0.2, 0.8], [0.5, 0.5]])
+    certain = srng.multinomial(pvals=[0.0, 1.0, 0.0], n=5)
+    many = srng.multinomial(size=(20000,), n=1, pvals=[0.2, 0.3, 0.5])
+    twice = srng.multinomial(size=(4, 3), n=2, pvals=[0.5, 0.5])
+    a, b, c, d = function([], [one_hot, certain, many, twice])()
+    assert a.shape == (2, 2) and (a.sum(axis=1) == 1).all() and a.dtype == np.int64
+    np.testing.assert_array_equal(b, [0, 5, 0])
+    np.testing.assert_allclose(c.mean(axis=0), [0.2, 0.3, 0.5], atol=0.02)
+    assert d.shape == (4, 3, 2) and (d.sum(axis=-1) == 2).all()
+
+
+def test_lasagne_transposed_conv_op_and_output_shape(rng):
+    from symgraph.tensor.nnet import abstract_conv
+
+    W, top = T.tensor4("W"), T.tensor4("top")
+    w, t = rng.normal(size=(3, 4, 3, 3)), rng.normal(size=(2, 3, 5, 5))
+    op = abstract_conv.AbstractConv2d_gradInputs(
+        imshp=(None, 4, None, None), kshp=(3, 4, 3, 3), border_mode=(0, 0), subsample=(1, 1),
+        filter_flip=True)
+    out = function([W, top], op(W, top, T.as_tensor_variable((7, 7))))(w, t)
+    X = T.tensor4("X")  # the transposed convolution is the gradient of conv2d wrt its input
+    ref = T.grad((T.nnet.conv2d(X, W) * top).sum(), X)
+    np.testing.assert_allclose(out, function([X, W, top], ref)(np.zeros((2, 4, 7, 7)), w, t))
+    assert op == abstract_conv.AbstractConv2d_gradInputs(border_mode=(0, 0))
+    get = abstract_conv.get_conv_output_shape
+    assert get((2, 3, 5, 5), (4, 3, 3, 3), "valid", (1, 1)) == (2, 4, 3, 3)
+    assert get((None, 3, 5, None), (4, 3, 3, 3), "half", (2, 2)) == (None, 4, 3, None)
+    assert get((2, 3, 5, 5), (4, 3, 3, 3), (1, 2), (1, 1), (2, 2)) == (2, 4, 3, 5)
+
+
+def test_numpy_values_on_the_left_stay_symbolic():
+    x = T.vector("x")  # Theano's __array_priority__: ndarray op variable is a variable
+    exprs = [np.ones(3) + x, np.float64(2) * x, np.arange(3) < x, np.ones(3) / x]
+    assert all(isinstance(e, T.TensorVariable) for e in exprs)
+    r = function([x], exprs)(np.full(3, 2.0))
+    np.testing.assert_array_equal(r[0], [3, 3, 3])
+    np.testing.assert_array_equal(r[2], [True, True, False])
+    sized = T.specify_shape(x, (3,))  # a vector of known length is iterable, yet numpy
+    assert isinstance(np.sqrt(2.0) * sized, T.TensorVariable)  # must not unpack it

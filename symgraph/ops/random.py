@@ -253,6 +253,26 @@ class RandomStreams:
         dtype = dtype if a_var.ndim == 0 else a_var.dtype
         return self.gen(dist, size, dtype, a_var, probs, ndim=ndim)
 
+    def multinomial(self, size=None, n=1, pvals=(0.5, 0.5), ndim=None, dtype="int64"):
+        """Counts of `n` draws from the categories of the last axis of `pvals` (Theano's
+        spelling): shape ``size + (k,)``, or ``pvals.shape`` without `size`."""
+        from symgraph.ops import math
+        from symgraph.ops.alloc import alloc
+        from symgraph.ops.multinomial import MultinomialFromUniform
+        from symgraph.ops.shape import reshape
+
+        pvals = as_tensor_variable(pvals)
+        if not pvals.dtype.startswith("float"):
+            pvals = math.cast(pvals, config.floatX)
+        k = pvals.shape[-1]
+        if size is not None:
+            size = (size,) if isinstance(size, (int, np.integer)) else tuple(size)
+            pvals = alloc(pvals, *size, k)
+        rows = reshape(pvals, (-1, k), ndim=2)
+        unis = self.uniform((rows.shape[0] * n,), dtype=pvals.dtype)
+        counts = MultinomialFromUniform(normalize_dtype(dtype))(rows, unis, _int_param(n))
+        return reshape(counts, pvals.shape, ndim=pvals.ndim)
+
     def permutation(self, size=(), n=1, ndim=None, dtype="int64"):
         """A random permutation of range(n)."""
         if size not in ((), None, []):
