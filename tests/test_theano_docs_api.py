@@ -294,3 +294,22 @@ def test_numpy_values_on_the_left_stay_symbolic():
     np.testing.assert_array_equal(r[2], [True, True, False])
     sized = T.specify_shape(x, (3,))  # a vector of known length is iterable, yet numpy
     assert isinstance(np.sqrt(2.0) * sized, T.TensorVariable)  # must not unpack it
+
+
+def test_random_streams_permutations_and_row_shuffle():
+    srng = RandomStreams(3)
+    x = T.matrix("x")
+    perms, one, shuffled = function(
+        [x], [srng.permutation(size=(3,), n=5), srng.permutation(n=4),
+              srng.shuffle_row_elements(x)])(np.arange(12.0).reshape(3, 4))
+    assert perms.shape == (3, 5) and perms.dtype == np.int64
+    np.testing.assert_array_equal(np.sort(perms, axis=1), np.tile(np.arange(5), (3, 1)))
+    np.testing.assert_array_equal(np.sort(one), np.arange(4))
+    np.testing.assert_array_equal(np.sort(shuffled, axis=1), np.arange(12.0).reshape(3, 4))
+
+
+def test_text_input_is_refused_naming_the_input():
+    x = T.matrix("x")
+    f = function([x], x * 2)
+    with pytest.raises(TypeError, match="Bad input for 'x'.*received str"):
+        f("abc")

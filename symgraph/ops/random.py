@@ -274,10 +274,28 @@ class RandomStreams:
         return reshape(counts, pvals.shape, ndim=pvals.ndim)
 
     def permutation(self, size=(), n=1, ndim=None, dtype="int64"):
-        """A random permutation of range(n)."""
-        if size not in ((), None, []):
-            raise NotImplementedError("permutation: only size=() (one permutation) is supported")
-        return self.gen("permutation", (), dtype, _int_param(n))
+        """A random permutation of range(n); with `size`, an array of shape size + (n,) of
+        independent permutations (sorting uniform keys: each order equally likely)."""
+        if isinstance(size, (int, np.integer)):
+            size = (size,)
+        if size is None or (isinstance(size, (tuple, list)) and len(size) == 0):
+            return self.gen("permutation", (), dtype, _int_param(n))
+        from symgraph.ops.math import cast
+        from symgraph.ops.sort import argsort
+
+        if not isinstance(size, (tuple, list)):  # a symbolic vector, e.g. x.shape[:-1]
+            size = tuple(size)
+        keys = self.uniform((*size, n), dtype="float64")
+        return cast(argsort(keys, axis=-1), dtype)
+
+    def shuffle_row_elements(self, input):
+        """`input` with the entries of each row (its last axis) in a random order."""
+        from symgraph.ops.sort import take_along_axis
+
+        x = as_tensor_variable(input)
+        perm = self.permutation(size=tuple(x.shape[i] for i in range(x.ndim - 1)),
+                                n=x.shape[-1])
+        return take_along_axis(x, perm, axis=-1)
 
 
 def _param(value, dtype: str):
