@@ -313,3 +313,12 @@ def test_text_input_is_refused_naming_the_input():
     f = function([x], x * 2)
     with pytest.raises(TypeError, match="Bad input for 'x'.*received str"):
         f("abc")
+
+
+def test_debugprint_depth_and_ids_as_theano():
+    x = T.vector("x")
+    y = (x * 2).sum()
+    two_levels = theano.printing.debugprint(y, depth=2, file="str", ids="int")
+    assert two_levels.splitlines() == ["Sum{axis=[0]} [id 0]", " |Elemwise{mul} [id 1]"]
+    assert len(theano.printing.debugprint(y, depth=1, file="str").splitlines()) == 1
+    assert "x [id C]" in theano.printing.debugprint(y, file="str")
