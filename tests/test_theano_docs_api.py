@@ -129,6 +129,8 @@ def test_mode_including_excluding_theano_tags():
         f = function([v], T.exp(v) * 2 + 1, mode=mode)
         np.testing.assert_allclose(f(np.arange(3.0)), np.exp(np.arange(3.0)) * 2 + 1)
     assert "fusion" not in base.excluding("local_elemwise_fusion").pass_names()
+    with pytest.raises(ValueError, match="unknown rewrite pass 'fusoin'"):  # a typo still is
+        function([v], v + 1, mode=base.including("fusoin"))
 
 
 # --- "Using Random Numbers": the generator state, as the tutorial handles it ------------------

@@ -125,8 +125,8 @@ class Mode:
 
 
 # Theano's optimizer tags and best-known rewrite names -> the passes that do their job here.
-# Other Theano names (GPU, cuDNN, BLAS, single local rewrites) select nothing: as in Theano,
-# including or excluding a name that matches no rewrite is not an error.
+# Other Theano names (GPU, cuDNN, BLAS, single local rewrites: _THEANO_PREFIXES) select
+# nothing, as in Theano; any other name is taken for a typo and refused.
 _THEANO_TAGS = {
     "fast_run": tuple(pipeline.pass_names()),
     "fast_compile": pipeline.FAST_COMPILE_PASSES,
@@ -147,6 +147,14 @@ _THEANO_TAGS = {
 }
 
 
+# prefixes of Theano's other optimizer tags and rewrite names (they select nothing here)
+_THEANO_PREFIXES = ("local_", "gpu", "cudnn", "dnn", "conv", "cuda", "blas", "BlasOpt", "cxx",
+                    "scan", "inplace", "fusion", "merge", "canonicalize", "stabilize",
+                    "specialize", "uncanonicalize", "shape", "ShapeOpt", "unsafe",
+                    "crossentropy", "softmax", "useless", "add_destroy_handler", "alloc",
+                    "elemwise", "constant", "numerics", "opt", "abstract", "fast_")
+
+
 def _names(names) -> tuple:
     return (names,) if isinstance(names, str) else tuple(names)
 
@@ -155,7 +163,10 @@ def _passes_of(names) -> tuple:
     known = pipeline.pass_names()
     out: list[str] = []
     for name in names:
-        out += [name] if name in known else _THEANO_TAGS.get(name, ())
+        if name in known or (name not in _THEANO_TAGS and not name.startswith(_THEANO_PREFIXES)):
+            out.append(name)  # a pass here, or a typo: optimize() names the known passes
+        else:
+            out += _THEANO_TAGS.get(name, ())
     return tuple(out)
 
 
