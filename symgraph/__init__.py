@@ -11,7 +11,7 @@ Build an expression from symbolic tensors, take gradients, and compile a functio
 
 from symgraph import gradient, printing, tensor, updates
 from symgraph.compile.mode import Mode
-from symgraph.config import config
+from symgraph.config import change_flags, config
 from symgraph.function import Function, In, Out, function
 from symgraph.gradient import Lop, Rop, grad
 from symgraph.graph import Apply, Constant, Op, Variable, clone
@@ -20,12 +20,23 @@ from symgraph.shared import SharedVariable, shared
 from symgraph import scan  # noqa: E402  (a callable module: sg.scan(...) as theano.scan)
 from symgraph.scan import foldl, foldr, map, reduce  # noqa: E402, A004
 from symgraph import ifelse  # noqa: E402  (the module, as theano.ifelse)
+from symgraph import scan_module  # noqa: E402  (Theano's older path of scan)
+
+from symgraph.fgraph import FunctionGraph  # noqa: E402
+from symgraph.ops.blas import dot  # noqa: E402
+from symgraph.ops.constant_value import get_scalar_constant_value  # noqa: E402
+from symgraph.compile.profiling import ProfileStats  # noqa: E402
 
 __version__ = "0.1.0"
 floatX = config.floatX
 
 __all__ = [
     "config",
+    "change_flags",
+    "dot",
+    "get_scalar_constant_value",
+    "FunctionGraph",
+    "ProfileStats",
     "function",
     "Function",
     "In",

@@ -84,3 +84,40 @@ def _load() -> Config:
 
 
 config = _load()
+
+
+class change_flags:  # noqa: N801 - Theano's name
+    """Set flags of `config` for the duration of a ``with`` block or of a decorated function.
+
+    Examples
+    --------
+    >>> from symgraph.config import config, change_flags
+    >>> with change_flags(floatX="float32"):
+    ...     config.floatX
+    'float32'
+    """
+
+    def __init__(self, args=(), **kwargs):
+        self.changes = {**dict(args), **kwargs}
+        self._saved: list[dict] = []
+
+    def __enter__(self):
+        self._saved.append({name: getattr(config, name) for name in self.changes})
+        for name, value in self.changes.items():
+            setattr(config, name, value)
+        return self
+
+    def __exit__(self, *exc):
+        for name, value in self._saved.pop().items():
+            setattr(config, name, value)
+        return False
+
+    def __call__(self, fn):
+        import functools
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with self:
+                return fn(*args, **kwargs)
+
+        return wrapper

@@ -40,6 +40,11 @@ class In:
             raise TypeError(f"In() needs a symbolic variable, got {type(variable).__name__}")
         self.variable = variable
         self.name = name if name is not None else (variable.name if autoname else None)
+        if update is not None:
+            raise NotImplementedError(
+                f"In({_describe(variable)}, update=...): inputs that carry state are not "
+                "supported; keep the state in a shared variable and pass updates=[(s, new)]"
+            )
         self.value = value
         self.update = update
         self.mutable = mutable
@@ -84,6 +89,10 @@ def _normalize_updates(updates) -> list[tuple[SharedVariable, Variable]]:
         if var in seen:
             raise ValueError(f"the shared variable {_describe(var)} is updated twice")
         seen.add(var)
+        if not isinstance(expr, Variable):  # a value: made a constant of the variable's type
+            from symgraph.variable import constant
+
+            expr = constant(var.type.filter(expr, var=var))
         expr = as_tensor_variable(expr)
         out.append((var, _check_update_type(var, expr)))
     return out
@@ -171,6 +180,13 @@ def function(
         raise TypeError("function() takes a list of inputs (use [x] for a single input)")
     ins = [i if isinstance(i, In) else In(i) for i in inputs]
     _check_inputs(ins)
+    output_keys = None
+    if isinstance(outputs, dict):  # Theano: a dict of outputs, returned as a dict
+        if not all(isinstance(k, str) for k in outputs):
+            raise TypeError(f"function(): the keys of an outputs dict must be strings, got "
+                            f"{sorted(map(repr, outputs))}")
+        output_keys = sorted(outputs)
+        outputs = [outputs[k] for k in output_keys]
     single = outputs is not None and not isinstance(outputs, (list, tuple))
     outs = [] if outputs is None else ([outputs] if single else list(outputs))
     outs = [o if isinstance(o, Out) else Out(o) for o in outs]
@@ -201,7 +217,7 @@ def function(
     position = {v: len(in_vars) + k for k, v in enumerate(shareds)}
     fg.update_mapping = {len(out_vars) + k: position[v] for k, (v, _) in enumerate(update_pairs)}
     the_mode = get_mode(mode)
-    return Function(
+    fn = Function(
         spec,
         ins,
         outs,
@@ -215,6 +231,10 @@ def function(
         name,
         profile,
     )
+    if output_keys is not None:
+        fn.output_keys = output_keys
+        fn._build_call()
+    return fn
 
 
 def _check_inputs(ins: list[In]) -> None:
@@ -376,6 +396,10 @@ class Function:
             getattr(self.program, "run", self.program),
             self._bind,
         )
+        keys = getattr(self, "output_keys", None)
+        if keys is not None:
+            call = self._call
+            self._call = lambda *args, **kwargs: dict(zip(keys, call(*args, **kwargs)))
 
     @property
     def trust_input(self) -> bool:

@@ -199,6 +199,7 @@ class Op:
 
     def __call__(self, *inputs, **kwargs):
         node = self.make_node(*inputs, **kwargs)
+        compute_test_values(node)
         if self.default_output is not None:
             return node.outputs[self.default_output]
         return node.outputs[0] if len(node.outputs) == 1 else list(node.outputs)
@@ -217,6 +218,41 @@ class Op:
 
     def R_op(self, inputs: list, eval_points: list):
         return None  # None: use the generic rule (R_op from two L_ops) in gradient.Rop
+
+
+def compute_test_values(node: Apply) -> None:
+    """Theano's test values (config.compute_test_value): run `node` on its inputs'
+    ``tag.test_value`` as the graph is built, so a shape or type error points at the line
+    that builds the faulty expression."""
+    from symgraph.config import config
+
+    policy = config.compute_test_value
+    if policy == "off":
+        return
+    values = []
+    for x in node.inputs:
+        if isinstance(x, Constant):
+            values.append(x.data)
+        elif getattr(x, "is_shared", False):
+            values.append(x.get_value(borrow=True))
+        elif hasattr(x.tag, "test_value"):
+            values.append(x.tag.test_value)
+        else:
+            if policy == "raise":
+                raise ValueError(
+                    f"{x}{x.where()} has no test value (config.compute_test_value='raise'): "
+                    "set x.tag.test_value = <a numpy array> on each input"
+                )
+            if policy == "warn":
+                import warnings
+
+                warnings.warn(f"{x}{x.where()} has no test value", stacklevel=4)
+            return
+    from symgraph.codegen.python import perform_function
+
+    results = perform_function(node.op)(node, values)
+    for out, value in zip(node.outputs, results):
+        out.tag.test_value = value
 
 
 def as_types(types: Sequence) -> list:

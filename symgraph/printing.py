@@ -72,13 +72,16 @@ def _id(node_or_var, names: dict, ids: str) -> str:
             n = n // 26 - 1
             if n < 0:
                 break
-        names[key] = label if ids == "CHAR" else str(key)
+        # Theano's ids: 'CHAR' letters, 'int' a running count, 'id' the Python id
+        names[key] = {"CHAR": label, "int": str(len(names))}.get(ids, str(key))
     return f"[id {names[key]}]"
 
 
 def _print_var(
     v: Variable, out, prefix: str, depth: int, print_type: bool, names: dict, ids: str
 ) -> None:
+    if depth == 0:  # Theano's depth: the number of levels printed
+        return
     type_str = f" <{v.type}>" if print_type else ""
     node = v.owner
     if node is None:
@@ -89,7 +92,7 @@ def _print_var(
     idx = f".{v.index}" if len(node.outputs) > 1 else ""
     name = f" '{v.name}'" if v.name else ""
     out.write(f"{prefix}{node.op}{idx} {_id(node, names, ids)}{name}{type_str}\n")
-    if seen or depth == 0:
+    if seen:
         return
     for inp in node.inputs:
         _print_var(inp, out, prefix + " |", depth - 1, print_type, names, ids)

@@ -224,7 +224,7 @@ def _filter_slow(ttype: TensorType, value: Any, strict: bool, allow_downcast: bo
             raise TypeError(
                 f"Bad input for {label}: cannot convert {type(value)} to an array: {exc}"
             ) from exc
-        if arr.dtype == object:
+        if arr.dtype == object or arr.dtype.kind in "USVM":  # objects, text, dates
             raise TypeError(
                 f"Bad input for {label}: expected {ttype}, received {describe_value(value)}"
             )

@@ -28,6 +28,11 @@ class _TensorOps:
 
     type: TensorType
 
+    # numpy defers to the variable's reflected operators: ``ndarray * x`` and
+    # ``np.float64(2) * x`` are symbolic (Theano's __array_priority__), never an object array
+    __array_ufunc__ = None
+    __array_priority__ = 1000
+
     # --- type views ---
     @property
     def dtype(self) -> str:
@@ -156,13 +161,23 @@ class _TensorOps:
         )
 
     def __iter__(self):
+        n = self._static_length()
+        if n is not None:  # a vector of known length, e.g. x.shape: `rows, cols = x.shape`
+            return (self[i] for i in range(n))
         raise TypeError(
             f"symbolic variable {self}{self.where()} is not iterable: its length is only known "
             "at run time. Index it (x[i]) or use symgraph.scan."
         )
 
     def __len__(self):
-        raise TypeError(f"symbolic variable {self} has no len(); use x.shape[0]")
+        n = self._static_length()
+        if n is None:
+            raise TypeError(f"symbolic variable {self} has no len(); use x.shape[0]")
+        return n
+
+    def _static_length(self) -> int | None:
+        """The length of a vector whose length the graph knows (Theano's get_vector_length)."""
+        return self.type.shape[0] if self.ndim == 1 else None
 
     # --- indexing ---
     def __getitem__(self, index):
@@ -384,8 +399,13 @@ def constant(
     if arr.dtype == object:
         raise TypeError(f"constant(): cannot make a tensor constant from {type(value).__name__}")
     if ndim is not None:
-        if arr.ndim > ndim:
-            raise ValueError(f"constant(): value has {arr.ndim} dimensions, more than ndim={ndim}")
+        extra = arr.shape[: max(arr.ndim - ndim, 0)]
+        if any(n != 1 for n in extra):
+            raise ValueError(
+                f"constant(): value of shape {arr.shape} has {arr.ndim} dimensions, more than "
+                f"ndim={ndim}, and its leading ones are not all of size 1"
+            )
+        arr = arr.reshape(arr.shape[len(extra) :])
         arr = arr.reshape((1,) * (ndim - arr.ndim) + arr.shape)
     return TensorConstant(TensorType(arr.dtype.name, arr.shape), arr, name=name)
 
@@ -398,17 +418,28 @@ def as_tensor_variable(x: Any, name: str | None = None, ndim: int | None = None,
         if ndim is not None and x.ndim != ndim:
             if x.ndim < ndim:
                 return _s().dimshuffle(x, ("x",) * (ndim - x.ndim) + tuple(range(x.ndim)))
-            raise ValueError(f"{x}{x.where()} has {x.ndim} dimensions, expected {ndim}")
+            extra = x.ndim - ndim
+            if all(n == 1 for n in x.type.shape[:extra]):  # drop leading broadcastable axes
+                return _s().dimshuffle(x, tuple(range(extra, x.ndim)))
+            raise ValueError(
+                f"{x}{x.where()} has {x.ndim} dimensions, expected {ndim} (only leading "
+                "broadcastable axes can be dropped)"
+            )
         if dtype is not None and x.dtype != normalize_dtype(dtype):
             return _m().cast(x, dtype)
         return x
     if hasattr(x, "owner") and hasattr(x, "type"):
         raise TypeError(f"cannot convert {type(x).__name__} {x} to a symgraph tensor")
-    if isinstance(x, (list, tuple)) and any(
-        isinstance(e, Variable) for e in np.ravel(np.asarray(x, dtype=object))
-    ):
+    if isinstance(x, (list, tuple)) and _holds_variable(x):
         return _s().stack([as_tensor_variable(e) for e in x])
     return constant(x, name=name, ndim=ndim, dtype=dtype)
+
+
+def _holds_variable(x) -> bool:
+    """Whether the nested lists `x` hold a symbolic variable (not unpacking the variables)."""
+    if isinstance(x, Variable):
+        return True
+    return isinstance(x, (list, tuple)) and any(_holds_variable(e) for e in x)
 
 
 as_tensor = as_tensor_variable

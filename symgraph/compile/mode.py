@@ -73,8 +73,8 @@ class Mode:
         self.linker = linker
         self.optimizer = OPTIMIZERS[optimizer]
         self.backend_name = backend
-        self.included = tuple(including)
-        self.excluded = tuple(excluding)
+        self.included = _passes_of(_names(including))
+        self.excluded = _passes_of(_names(excluding))
 
     @property
     def backend(self) -> str:
@@ -107,12 +107,13 @@ class Mode:
         return new
 
     def including(self, *names: str) -> Mode:
-        """A copy of this mode that also runs the passes `names`."""
-        return self._clone(included=self.included + names)
+        """A copy of this mode that also runs the passes `names` (Theano's tags and rewrite
+        names are translated to passes; those with no counterpart here change nothing)."""
+        return self._clone(included=self.included + _passes_of(names))
 
     def excluding(self, *names: str) -> Mode:
-        """A copy of this mode without the passes `names`."""
-        return self._clone(excluded=self.excluded + names)
+        """A copy of this mode without the passes `names` (Theano's names as in `including`)."""
+        return self._clone(excluded=self.excluded + _passes_of(names))
 
     def requiring(self, *names: str) -> Mode:
         return self.including(*names)
@@ -121,6 +122,52 @@ class Mode:
         return f"Mode(backend={self.backend!r}, optimizer={self.optimizer!r})"
 
     __repr__ = __str__
+
+
+# Theano's optimizer tags and best-known rewrite names -> the passes that do their job here.
+# Other Theano names (GPU, cuDNN, BLAS, single local rewrites: _THEANO_PREFIXES) select
+# nothing, as in Theano; any other name is taken for a typo and refused.
+_THEANO_TAGS = {
+    "fast_run": tuple(pipeline.pass_names()),
+    "fast_compile": pipeline.FAST_COMPILE_PASSES,
+    "constant_folding": ("constant_fold",),
+    "topo_constant_folding": ("constant_fold",),
+    "merge1": ("merge",),
+    "merge2": ("merge",),
+    "local_elemwise_fusion": ("fusion",),
+    "elemwise_fusion": ("fusion",),
+    "composite_elemwise_fusion": ("fusion",),
+    "inplace_opt": ("inplace",),
+    "inplace_elemwise_opt": ("inplace",),
+    "scan_eqopt1": ("scan",),
+    "scan_eqopt2": ("scan",),
+    "scanOp_pushout_output": ("scan",),
+    "scanOp_pushout_nonseqs_ops": ("scan",),
+    "scanOp_pushout_seqs_ops": ("scan",),
+}
+
+
+# prefixes of Theano's other optimizer tags and rewrite names (they select nothing here)
+_THEANO_PREFIXES = ("local_", "gpu", "cudnn", "dnn", "conv", "cuda", "blas", "BlasOpt", "cxx",
+                    "scan", "inplace", "fusion", "merge", "canonicalize", "stabilize",
+                    "specialize", "uncanonicalize", "shape", "ShapeOpt", "unsafe",
+                    "crossentropy", "softmax", "useless", "add_destroy_handler", "alloc",
+                    "elemwise", "constant", "numerics", "opt", "abstract", "fast_")
+
+
+def _names(names) -> tuple:
+    return (names,) if isinstance(names, str) else tuple(names)
+
+
+def _passes_of(names) -> tuple:
+    known = pipeline.pass_names()
+    out: list[str] = []
+    for name in names:
+        if name in known or (name not in _THEANO_TAGS and not name.startswith(_THEANO_PREFIXES)):
+            out.append(name)  # a pass here, or a typo: optimize() names the known passes
+        else:
+            out += _THEANO_TAGS.get(name, ())
+    return tuple(out)
 
 
 class ReferenceMode(Mode):

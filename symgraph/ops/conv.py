@@ -14,7 +14,7 @@ any order stay convolutions rather than unrolled graphs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -82,8 +82,19 @@ class ConvParams(Op):
     filter_flip: bool = True
     filter_dilation: tuple[int, int] = (1, 1)
     num_groups: int = 1
+    # Theano's shape hints (AbstractConv2d(imshp=..., kshp=...), as Lasagne passes them):
+    # accepted by keyword, not part of the op's identity
+    imshp: tuple | None = field(default=None, compare=False, repr=False)
+    kshp: tuple | None = field(default=None, compare=False, repr=False)
+    unshared: bool = field(default=False, compare=False, repr=False)
+
+    def _props(self) -> tuple:
+        return (self.border_mode, self.subsample, self.filter_flip, self.filter_dilation,
+                self.num_groups)
 
     def __post_init__(self):
+        if self.unshared:
+            raise NotImplementedError("conv2d: unshared=True (locally connected) is not supported")
         object.__setattr__(self, "border_mode", normalize_border_mode(self.border_mode))
         object.__setattr__(self, "subsample", _pair(self.subsample, "subsample", 1))
         object.__setattr__(
@@ -323,3 +334,14 @@ def conv2d(
     img = hint_shape(img, input_shape, "conv2d", "input_shape")
     kern = hint_shape(kern, filter_shape, "conv2d", "filter_shape")
     return op(img, kern)
+
+
+def get_conv_output_shape(image_shape, kernel_shape, border_mode, subsample,
+                          filter_dilation=None):
+    """The output shape of conv2d (Theano's helper): (batch, filters, rows, cols), None where
+    a size is unknown."""
+    params = ConvParams(border_mode, subsample, True, filter_dilation or (1, 1))
+    kh, kw = kernel_shape[-2:]
+    rows = params.out_dim(image_shape[-2], kh, 0)
+    cols = params.out_dim(image_shape[-1], kw, 1)
+    return (image_shape[0], kernel_shape[0], rows, cols)

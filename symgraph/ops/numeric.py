@@ -248,3 +248,51 @@ class _NdGrid:
 
 mgrid = _NdGrid(sparse=False)
 ogrid = _NdGrid(sparse=True)
+
+
+# --- Theano's small aggregates: largest, smallest, ptp, norm, stacklists -----------------------
+
+
+def largest(*args):
+    """The elementwise largest of the arguments (Theano's spelling of a variadic maximum)."""
+    if len(args) == 2:
+        return m.maximum(*args)
+    from symgraph.ops.join import stack
+
+    return m.max(stack(list(args)), axis=0)
+
+
+def smallest(*args):
+    """The elementwise smallest of the arguments."""
+    if len(args) == 2:
+        return m.minimum(*args)
+    from symgraph.ops.join import stack
+
+    return m.min(stack(list(args)), axis=0)
+
+
+def ptp(a, axis=None):
+    """max - min along `axis` (numpy's peak-to-peak)."""
+    a = as_tensor_variable(a)
+    return m.max(a, axis=axis) - m.min(a, axis=axis)
+
+
+def norm(x, L, axis=None):
+    """The L-norm of `x` along `axis` (Theano's tensor.norm; L=1, 2 or any positive power)."""
+    if L == 0:
+        raise NotImplementedError("norm: L=0 is not a norm")
+    x = as_tensor_variable(x)
+    if L == 1:
+        return m.sum(abs(x), axis=axis)
+    if L == 2:
+        return m.sqrt(m.sum(m.sqr(x), axis=axis))
+    return m.pow(m.sum(m.pow(abs(x), L), axis=axis), 1.0 / L)
+
+
+def stacklists(arg):
+    """A tensor from nested lists of scalars (or tensors): ``stacklists([[a, b], [c, d]])``."""
+    from symgraph.ops.join import stack
+
+    if isinstance(arg, (tuple, list)):
+        return stack([stacklists(a) for a in arg])
+    return as_tensor_variable(arg)

@@ -16,6 +16,7 @@ import numpy as np
 from symgraph.config import config
 from symgraph.graph import Apply, Op
 from symgraph.ops import philox
+from symgraph.shared import SharedVariable
 from symgraph.types import TensorType, normalize_dtype
 from symgraph.variable import as_tensor_variable, constant
 
@@ -26,6 +27,31 @@ def make_state(seed: int) -> np.ndarray:
     """A fresh generator state [k0, k1, stream, base] for `seed`."""
     key = philox.seed_to_key(int(seed))
     return np.array([key[0], key[1], 0, 0], dtype="uint64")
+
+
+class GeneratorState(np.ndarray):
+    """A generator state as ``rng.get_value()`` returns it, with numpy RandomState's methods,
+    so Theano's tutorial code (``rng_val.seed(89234)``, ``get_state`` / ``set_state``) works."""
+
+    def seed(self, seed: int | None = None) -> None:
+        """Restart this state from `seed`, in place (then ``rng.set_value(it, borrow=True)``)."""
+        self[:] = make_state(np.random.SeedSequence().entropy % 2**30 if seed is None else seed)
+
+    def get_state(self) -> np.ndarray:
+        """A copy of the state words, to give back to ``set_state`` later."""
+        return np.array(self, dtype="uint64")
+
+    def set_state(self, state) -> None:
+        """Restore a state returned by ``get_state``, in place."""
+        self[:] = np.asarray(state, dtype="uint64")
+
+
+class GeneratorSharedVariable(SharedVariable):
+    """The shared generator state of one draw; its values are `GeneratorState` arrays."""
+
+    def get_value(self, borrow: bool = False, return_internal_type: bool = False):
+        value = super().get_value(borrow=borrow, return_internal_type=return_internal_type)
+        return value.view(GeneratorState) if isinstance(value, np.ndarray) else value
 
 
 def _unpack(state: np.ndarray) -> tuple[np.ndarray, int, int]:
@@ -172,12 +198,11 @@ class RandomStreams:
 
     def gen(self, dist: str, size, dtype: str, *params, ndim: int | None = None):
         """One draw of `dist` with a new shared generator state."""
-        from symgraph.shared import shared
-
         size_vec, n = _size_vector(size)
         if ndim is not None and dist != "permutation" and ndim != n:
             raise ValueError(f"{dist}: ndim={ndim} does not match size with {n} entries")
-        rng = shared(make_state(self._seedgen.integers(2**30)), name=f"rng_{dist}", shape=(4,))
+        state = make_state(self._seedgen.integers(2**30))
+        rng = GeneratorSharedVariable(STATE_TYPE, state, name=f"rng_{dist}")
         node = RandomVariable(
             dist, normalize_dtype(dtype), 1 if dist == "permutation" else n
         ).make_node(rng, size_vec, *params)
@@ -228,11 +253,49 @@ class RandomStreams:
         dtype = dtype if a_var.ndim == 0 else a_var.dtype
         return self.gen(dist, size, dtype, a_var, probs, ndim=ndim)
 
+    def multinomial(self, size=None, n=1, pvals=(0.5, 0.5), ndim=None, dtype="int64"):
+        """Counts of `n` draws from the categories of the last axis of `pvals` (Theano's
+        spelling): shape ``size + (k,)``, or ``pvals.shape`` without `size`."""
+        from symgraph.ops import math
+        from symgraph.ops.alloc import alloc
+        from symgraph.ops.multinomial import MultinomialFromUniform
+        from symgraph.ops.shape import reshape
+
+        pvals = as_tensor_variable(pvals)
+        if not pvals.dtype.startswith("float"):
+            pvals = math.cast(pvals, config.floatX)
+        k = pvals.shape[-1]
+        if size is not None:
+            size = (size,) if isinstance(size, (int, np.integer)) else tuple(size)
+            pvals = alloc(pvals, *size, k)
+        rows = reshape(pvals, (-1, k), ndim=2)
+        unis = self.uniform((rows.shape[0] * n,), dtype=pvals.dtype)
+        counts = MultinomialFromUniform(normalize_dtype(dtype))(rows, unis, _int_param(n))
+        return reshape(counts, pvals.shape, ndim=pvals.ndim)
+
     def permutation(self, size=(), n=1, ndim=None, dtype="int64"):
-        """A random permutation of range(n)."""
-        if size not in ((), None, []):
-            raise NotImplementedError("permutation: only size=() (one permutation) is supported")
-        return self.gen("permutation", (), dtype, _int_param(n))
+        """A random permutation of range(n); with `size`, an array of shape size + (n,) of
+        independent permutations (sorting uniform keys: each order equally likely)."""
+        if isinstance(size, (int, np.integer)):
+            size = (size,)
+        if size is None or (isinstance(size, (tuple, list)) and len(size) == 0):
+            return self.gen("permutation", (), dtype, _int_param(n))
+        from symgraph.ops.math import cast
+        from symgraph.ops.sort import argsort
+
+        if not isinstance(size, (tuple, list)):  # a symbolic vector, e.g. x.shape[:-1]
+            size = tuple(size)
+        keys = self.uniform((*size, n), dtype="float64")
+        return cast(argsort(keys, axis=-1), dtype)
+
+    def shuffle_row_elements(self, input):
+        """`input` with the entries of each row (its last axis) in a random order."""
+        from symgraph.ops.sort import take_along_axis
+
+        x = as_tensor_variable(input)
+        perm = self.permutation(size=tuple(x.shape[i] for i in range(x.ndim - 1)),
+                                n=x.shape[-1])
+        return take_along_axis(x, perm, axis=-1)
 
 
 def _param(value, dtype: str):

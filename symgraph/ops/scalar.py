@@ -14,7 +14,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from symgraph.config import config
 from symgraph.types import ALL_DTYPES, upcast, upgrade_to_float
+
+
+def _discrete(dtype: str) -> bool:
+    return dtype == "bool" or dtype.startswith(("int", "uint"))
 
 
 class _LazyMath:
@@ -46,6 +51,8 @@ ZERO = "zero"  # gradient rule: piecewise constant, the gradient is 0 everywhere
 DTYPE_RULES: dict[str, Callable[..., str]] = {
     "upcast": lambda *d: upcast(*d),
     "float": lambda *d: upgrade_to_float(upcast(*d)),
+    # Theano's TrueDiv: int / int gives floatX (a float32 program stays float32)
+    "div": lambda *d: config.floatX if all(map(_discrete, d)) else upgrade_to_float(upcast(*d)),
     "bool": lambda *d: "bool",
     "real": lambda *d: {"complex64": "float32", "complex128": "float64"}.get(d[0], d[0]),
     "last": lambda *d: upcast(*d[1:]),  # switch / second: the value inputs decide
@@ -71,7 +78,7 @@ class ScalarOp:
     @property
     def casts_inputs(self) -> bool:
         """Float-valued ops compute in the output dtype (np.exp(int8) would give float16)."""
-        return self.dtype_rule == "float"
+        return self.dtype_rule in ("float", "div")
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, ScalarOp) and other.name == self.name
@@ -120,7 +127,7 @@ mul = _def("mul", None, lambda *xs: _fold(np.multiply, xs), commutative=True, as
            identity=1, grad=lambda i, o, g: [g * m.mul(*(i[:k] + i[k + 1:])) if len(i) > 1 else g
                                             for k in range(len(i))])
 sub = _def("sub", 2, np.subtract, grad=lambda i, o, g: [g, -g])
-true_div = _def("true_div", 2, np.true_divide, "float",
+true_div = _def("true_div", 2, np.true_divide, "div",
                 grad=lambda i, o, g: [g / i[1], -g * o / i[1]])
 int_div = _def("int_div", 2, np.floor_divide, grad=ZERO)
 mod = _def("mod", 2, np.mod, grad=lambda i, o, g: [g, -g * m.int_div(i[0], i[1])])
@@ -164,9 +171,10 @@ arcsinh = _def("arcsinh", 1, np.arcsinh, "float",
 arccosh = _def("arccosh", 1, np.arccosh, "float",
                grad=lambda i, o, g: [g / m.sqrt(m.sqr(i[0]) - 1)])
 arctanh = _def("arctanh", 1, np.arctanh, "float", grad=lambda i, o, g: [g / (1 - m.sqr(i[0]))])
-floor = _def("floor", 1, np.floor, grad=ZERO)
-ceil = _def("ceil", 1, np.ceil, grad=ZERO)
-trunc = _def("trunc", 1, np.trunc, grad=ZERO)
+# as numpy and Theano (upgrade_to_float): floor / ceil / trunc of ints give floats
+floor = _def("floor", 1, np.floor, "float", grad=ZERO)
+ceil = _def("ceil", 1, np.ceil, "float", grad=ZERO)
+trunc = _def("trunc", 1, np.trunc, "float", grad=ZERO)
 round_half_to_even = _def("round_half_to_even", 1, np.round, grad=ZERO)
 round_half_away_from_zero = _def("round_half_away_from_zero", 1, _round_half_away, grad=ZERO)
 erf = _def("erf", 1, _special("erf"), "float",

@@ -8,7 +8,7 @@ from collections import OrderedDict
 import numpy as np
 
 from symgraph.function import _check_update_type
-from symgraph.graph import Constant, Variable
+from symgraph.graph import Constant, Variable, compute_test_values
 from symgraph.scan.info import ScanInfo, State, user_read
 from symgraph.scan.inner import close_graph, free_variables, placeholder
 from symgraph.scan.op import Scan
@@ -415,7 +415,9 @@ def scan(
     op = Scan(tuple(inner_inputs), tuple(inner), info, mode, name)
     outer = [n] + [seq for seq, _ in seqs] + [infos[k][0] for k in states]
     outer += [v for v, _ in update_pairs] + nonseq_outer
-    node_outputs = op.make_node(*outer).outputs
+    node = op.make_node(*outer)
+    compute_test_values(node)
+    node_outputs = node.outputs
     results: list = [None] * len(outputs)
     for pos, k in enumerate(states):
         results[k] = node_outputs[pos]

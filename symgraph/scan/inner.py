@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 from symgraph.graph import Constant, Variable, clone_replace, graph_inputs, toposort
 
 
@@ -17,6 +19,11 @@ def placeholder(like: Variable, type_=None, name: str | None = None) -> Variable
     """A fresh ownerless variable of `like`'s type (or `type_`), keeping `like`'s user line."""
     var = (type_ or like.type)(name if name is not None else like.name)
     var.trace = like.trace
+    value = getattr(like.tag, "test_value", None)
+    if value is not None:  # Theano's test values: one step's slice of the outer value
+        value = value[0] if np.ndim(value) == var.ndim + 1 else value
+        if np.ndim(value) == var.ndim:
+            var.tag.test_value = value
     return var
 
 

@@ -2,7 +2,20 @@
 
 from symgraph.constructors import *  # noqa: F403
 from symgraph.constructors import tensor
-from symgraph.gradient import Lop, Rop, grad, hessian, jacobian
+from symgraph.gradient import (
+    Lop, Rop, consider_constant, grad, hessian, jacobian, numeric_grad, verify_grad,
+)
+from symgraph.ops.constant_value import (
+    NotScalarConstantError, extract_constant, get_scalar_constant_value,
+)
+from symgraph.ops.elemwise import DimShuffle, Elemwise
+from symgraph.ops.reduce import CAReduce
+from symgraph.shared import SharedVariable as TensorSharedVariable
+from symgraph.types import (
+    ALL_DTYPES as all_dtypes, COMPLEX_DTYPES as complex_dtypes,
+    CONTINUOUS_DTYPES as continuous_dtypes, DISCRETE_DTYPES as discrete_dtypes,
+    FLOAT_DTYPES as float_dtypes, INT_DTYPES as int_dtypes, UINT_DTYPES as uint_dtypes,
+)
 from symgraph.ops.advanced import (
     AdvancedIncSubtensor, AdvancedIncSubtensor1, AdvancedSubtensor, AdvancedSubtensor1, take,
 )
@@ -37,13 +50,15 @@ from symgraph.ops.extra_ops import (
     searchsorted, to_one_hot, unique,
 )
 from symgraph.ops.numeric import (
-    allclose, choose, deg2rad, flatnonzero, gamma, inv, isclose, mgrid, nonzero, nonzero_values,
-    ogrid, rad2deg, reciprocal, roll,
+    allclose, choose, deg2rad, flatnonzero, gamma, inv, isclose, largest, mgrid, nonzero,
+    nonzero_values, norm, ogrid, ptp, rad2deg, reciprocal, roll, smallest, stacklists,
 )
+from symgraph.ops.math import pow as power  # noqa: E402
 
 from symgraph.tensor import nnet  # noqa: E402  (needs the names above)
 from symgraph.tensor import blas, nlinalg, random, shared_randomstreams  # noqa: E402
 from symgraph.tensor import extra_ops, slinalg, type  # noqa: E402, A004
+from symgraph.tensor import elemwise, sharedvar, signal  # noqa: E402
 
 # Theano's names that are both a submodule and a function (var, sort): the submodules are
 # loaded now, since loading one later would rebind the name to the module; then the functions

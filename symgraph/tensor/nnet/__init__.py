@@ -3,7 +3,7 @@
 from symgraph.ops.nnet import *  # noqa: F403
 from symgraph.ops.nnet import __all__ as _ops_all
 from symgraph.tensor.nnet import nnet
-from symgraph.tensor.nnet import abstract_conv, bn
+from symgraph.tensor.nnet import abstract_conv, bn, conv
 from symgraph.tensor.nnet.abstract_conv import conv2d, conv2d_transpose
 
-__all__ = [*_ops_all, "nnet", "abstract_conv", "bn", "conv2d", "conv2d_transpose"]
+__all__ = [*_ops_all, "nnet", "abstract_conv", "bn", "conv", "conv2d", "conv2d_transpose"]

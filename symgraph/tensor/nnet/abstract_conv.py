@@ -1,6 +1,6 @@
 """symgraph.tensor.nnet.abstract_conv: Theano's module path for the 2-d convolution ops."""
 
-from symgraph.ops.conv import AbstractConv2d, conv2d
+from symgraph.ops.conv import AbstractConv2d, conv2d, get_conv_output_shape
 from symgraph.ops.conv_grad import (
     AbstractConv2d_gradInputs,
     AbstractConv2d_gradWeights,
@@ -17,4 +17,5 @@ __all__ = [
     "conv2d_grad_wrt_inputs",
     "conv2d_grad_wrt_weights",
     "conv2d_transpose",
+    "get_conv_output_shape",
 ]
