@@ -293,21 +293,27 @@ def _object_code(tm: llvm.TargetMachine, mod: llvm.ModuleRef) -> bytes:
         ffi.lib.LLVMPY_DisposeMemoryBuffer(buf)
 
 
+def _compile(tm: llvm.TargetMachine, ir_text: str, optimize: bool) -> bytes:
+    """Parse, verify, optimize and codegen ``ir_text`` on ``tm``. The module, its context and
+    the pass manager die with this frame, before ``tm`` can go to another thread."""
+    mod = llvm.parse_assembly(ir_text, context=llvm.create_context())
+    mod.verify()
+    mod.triple = target_triple()
+    mod.data_layout = str(tm.target_data)
+    if optimize:
+        pass_builder = _pass_builder(tm)
+        manager = pass_builder.getModulePassManager()
+        _unlocked("LLVMPY_RunNewModulePassManager")(manager, mod, pass_builder)
+    return _object_code(tm, mod)
+
+
 def emit_object(ir_text: str, optimize: bool = True) -> bytes:
     """Host object code for ``ir_text`` (optimized unless told otherwise), loadable later with
     ``load_object``. Thread-safe, and threads compile in parallel (see the module docstring)."""
     _initialize()
     tm = _borrow_machine()
     try:
-        mod = llvm.parse_assembly(ir_text, context=llvm.create_context())
-        mod.verify()
-        mod.triple = target_triple()
-        mod.data_layout = str(tm.target_data)
-        if optimize:
-            pass_builder = _pass_builder(tm)
-            manager = pass_builder.getModulePassManager()
-            _unlocked("LLVMPY_RunNewModulePassManager")(manager, mod, pass_builder)
-        return _object_code(tm, mod)
+        return _compile(tm, ir_text, optimize)
     finally:
         _return_machine(tm)
 
