@@ -16,13 +16,16 @@ Each kernel becomes one LLVM module with three functions (operands: inputs, then
 
 Compiled objects are cached on disk (codegen/cache.py) by the hash of the kernel listing and
 of the renderer's source, so a second process neither renders nor optimizes: it only links
-them. `compile_kernel` returns a process-wide `CompiledKernel`.
+them. `compile_kernel` returns a process-wide `CompiledKernel`; `compile_kernels` builds a
+function's missing kernels on several threads at once (one per CPU), which a cold compile
+spends most of its time on.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -35,7 +38,7 @@ import numpy as np
 
 from symgraph.codegen import llvm_jit
 from symgraph.codegen.cache import DiskCache, cache_key
-from symgraph.codegen.kernel import Kernel, Node, reduce_identity, toposort
+from symgraph.codegen.kernel import Kernel, Node, NotLowerable, reduce_identity, toposort
 from symgraph.codegen.llvm_scalar import constant, emit_cast, emit_scalar, is_float, ll_type
 
 I64 = ir.IntType(64)
@@ -72,11 +75,13 @@ class _LoopID(ir.values.MDValue):
 
 
 def no_vectorize(module: ir.Module) -> _LoopID:
-    """The loop ID telling LLVM not to vectorize (nor interleave) a loop."""
+    """The loop ID telling LLVM not to vectorize, interleave nor unroll a loop (one only run on
+    odd layouts: unrolling it cost ~10% of a kernel's LLVM time)."""
     flag = module.add_metadata(
         [ir.MetaDataString(module, "llvm.loop.vectorize.enable"), ir.Constant(ir.IntType(1), 0)]
     )
-    return _LoopID(module, [flag])
+    no_unroll = module.add_metadata([ir.MetaDataString(module, "llvm.loop.unroll.disable")])
+    return _LoopID(module, [flag, no_unroll])
 
 
 @contextmanager
@@ -471,7 +476,7 @@ class CompiledKernel:
         return self._ir
 
 
-STATS = {"compiled": 0, "cache_hits": 0, "loaded": 0}
+STATS = {"compiled": 0, "cache_hits": 0, "loaded": 0, "built_on_threads": 0}
 _COMPILED: dict[str, CompiledKernel] = {}
 _LOCK = threading.Lock()
 _CACHE = DiskCache()
@@ -500,30 +505,103 @@ def kernel_key(kernel: Kernel) -> str:
     return cache_key(kernel.listing(), "llvm", flags, {"llvmlite": llvmlite.__version__})
 
 
+def compile_threads() -> int:
+    """How many kernels are built at once: one per CPU this process may use, or
+    SYMGRAPH_NUM_THREADS (which also sizes the kernels' thread pool)."""
+    wanted = os.environ.get("SYMGRAPH_NUM_THREADS", "").strip()
+    if wanted.isdigit() and int(wanted) > 0:
+        return int(wanted)
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _settle(fn: Callable, x) -> object:
+    """fn(x), or the exception it raised."""
+    try:
+        return fn(x)
+    except Exception as exc:
+        return exc
+
+
+def _map_threads(fn: Callable, items: list) -> list:
+    """[fn(x) for x in items], an exception in place of the result of a call that raised, on
+    up to compile_threads() threads, this one included. LLVM's optimization and codegen release
+    the GIL (llvm_jit.emit_object), and one thread renders (Python) while another compiles."""
+    nthreads = min(compile_threads(), len(items))
+    if nthreads <= 1:
+        return [_settle(fn, x) for x in items]
+    results: list = [None] * len(items)
+    todo = iter(range(len(items)))
+    lock = threading.Lock()
+
+    def work() -> None:
+        while True:
+            with lock:
+                k = next(todo, None)
+            if k is None:
+                return
+            results[k] = _settle(fn, items[k])
+
+    threads = [
+        threading.Thread(target=work, name=f"symgraph-build-{t}") for t in range(1, nthreads)
+    ]
+    for t in threads:
+        t.start()
+    work()
+    for t in threads:
+        t.join()
+    STATS["built_on_threads"] += len(items)
+    return results
+
+
+def _object_code(kernel: Kernel) -> tuple[bytes, bool, str | None, float]:
+    """(object code, disk-cache hit, IR text if rendered, seconds) of one kernel; thread-safe."""
+    t0 = time.perf_counter()
+    rendered: list[str] = []
+
+    def build() -> bytes:
+        rendered.append(render_module(kernel))
+        # A 0-d kernel computes one element: there is no loop to optimize, and the O3
+        # pipeline cost ~20 of its ~27 ms (the scalar plumbing of a mean, a cast of a
+        # shape) in every cold compile.
+        return llvm_jit.emit_object(rendered[0], optimize=kernel.ndim > 0)
+
+    obj, hit = _CACHE.get_or_build_bytes(kernel_key(kernel), build, meta={"kernel": kernel.name})
+    return obj, hit, rendered[0] if rendered else None, time.perf_counter() - t0
+
+
+def compile_kernels(kernels: list[Kernel]) -> list[CompiledKernel | NotLowerable]:
+    """The compiled kernels (each built once per process; object code from the disk cache), or
+    in place of one the renderer cannot express, its NotLowerable. Those not yet in this
+    process are rendered and compiled on several threads at once, then linked into the JIT one
+    by one; any other error is raised."""
+    from symgraph.codegen.llvm_entry import abi, make_entry
+
+    with _LOCK:
+        todo = {k.name: k for k in kernels if k.name not in _COMPILED}
+        failed: dict[str, NotLowerable] = {}
+        if todo:
+            llvm_jit.jit()  # the process-wide objects are made here, not raced for by threads
+            abi()
+            built = _map_threads(_object_code, list(todo.values()))
+            for (name, kernel), result in zip(todo.items(), built):
+                if isinstance(result, NotLowerable):
+                    failed[name] = result
+                    continue
+                if isinstance(result, BaseException):
+                    raise result
+                obj, hit, text, seconds = result
+                t0 = time.perf_counter()
+                module = llvm_jit.load_object(obj)
+                STATS["cache_hits" if hit else "compiled"] += 1
+                call, keep = make_entry(kernel, module.address(f"{name}_call"))
+                seconds += time.perf_counter() - t0
+                _COMPILED[name] = CompiledKernel(kernel, text, module, call, hit, seconds, keep)
+        return [failed[k.name] if k.name in failed else _COMPILED[k.name] for k in kernels]
+
+
 def compile_kernel(kernel: Kernel) -> CompiledKernel:
     """The compiled kernel (built once per process; object code from the disk cache)."""
-    name = kernel.name
-    with _LOCK:
-        found = _COMPILED.get(name)
-        if found is not None:
-            return found
-        from symgraph.codegen.llvm_entry import make_entry
-
-        t0 = time.perf_counter()
-        rendered: list[str] = []
-
-        def build() -> bytes:
-            rendered.append(render_module(kernel))
-            # A 0-d kernel computes one element: there is no loop to optimize, and the O3
-            # pipeline cost ~20 of its ~27 ms (the scalar plumbing of a mean, a cast of a
-            # shape) in every cold compile.
-            return llvm_jit.emit_object(rendered[0], optimize=kernel.ndim > 0)
-
-        obj, hit = _CACHE.get_or_build_bytes(kernel_key(kernel), build, meta={"kernel": name})
-        module = llvm_jit.load_object(obj)
-        STATS["cache_hits" if hit else "compiled"] += 1
-        call, keep = make_entry(kernel, module.address(f"{name}_call"))
-        text = rendered[0] if rendered else None
-        compiled = CompiledKernel(kernel, text, module, call, hit, time.perf_counter() - t0, keep)
-        _COMPILED[name] = compiled
-        return compiled
+    result = compile_kernels([kernel])[0]
+    if isinstance(result, NotLowerable):
+        raise result
+    return result

@@ -8,18 +8,23 @@ compiled into a single execution engine that lives as long as the process::
 
 For the disk cache, ``emit_object(ir_text)`` gives the optimized object code and
 ``load_object(obj)`` links it into the engine, so a later process skips optimization and
-codegen. Function names share one namespace per engine: renderers make them unique (for
-example by putting the cache hash in the name); ``compile_ir`` refuses a name already defined.
+codegen. ``emit_object`` may run on several threads at once: each call parses into its own
+LLVM context and borrows a target machine of its own, and its two long native calls (the pass
+pipeline and machine codegen) skip llvmlite's process-wide lock, so they overlap on two cores.
+Function names share one namespace per engine: renderers make them unique (for example by
+putting the cache hash in the name); ``compile_ir`` refuses a name already defined.
 """
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import threading
 from dataclasses import dataclass, field
 
 import llvmlite.binding as llvm
 import llvmlite.ir as ir
+from llvmlite.binding import ffi
 
 __all__ = [
     "CompiledModule",
@@ -192,13 +197,8 @@ class Jit:
 
     def optimize(self, mod: llvm.ModuleRef) -> llvm.ModuleRef:
         """Run the O3 pipeline with loop and SLP vectorization on ``mod`` in place."""
-        # A module pass manager cannot be run twice in llvmlite 0.50 (it asserts), so build a
-        # fresh pipeline per module; that costs well under a millisecond.
         with self.lock:
-            pto = llvm.create_pipeline_tuning_options(speed_level=3)
-            pto.loop_vectorization = True
-            pto.slp_vectorization = True
-            pass_builder = llvm.create_pass_builder(self.target_machine, pto)
+            pass_builder = _pass_builder(self.target_machine)
             pass_builder.getModulePassManager().run(mod, pass_builder)
         return mod
 
@@ -217,13 +217,8 @@ class Jit:
         return CompiledModule(self, optimized, names)
 
     def emit_object(self, ir_text: str, optimize: bool = True) -> bytes:
-        """The host object code of ``ir_text``, optimized unless told otherwise (for the disk
-        cache)."""
-        mod = self._parse(ir_text)
-        if optimize:
-            mod = self.optimize(mod)
-        with self.lock:
-            return self.target_machine.emit_object(mod)
+        """The host object code of ``ir_text`` (see the module function ``emit_object``)."""
+        return emit_object(ir_text, optimize)
 
     def load_object(self, obj: bytes) -> CompiledModule:
         """Link object code from ``emit_object`` (maybe from another process) into the engine."""
@@ -250,10 +245,77 @@ def compile_ir(ir_text: str) -> CompiledModule:
     return jit().compile_ir(ir_text)
 
 
+def _pass_builder(tm: llvm.TargetMachine) -> llvm.PassBuilder:
+    """The O3 pipeline with loop and SLP vectorization. A module pass manager cannot be run
+    twice in llvmlite 0.50 (it asserts), so each module gets a fresh one (well under 1 ms)."""
+    pto = llvm.create_pipeline_tuning_options(speed_level=3)
+    pto.loop_vectorization = True
+    pto.slp_vectorization = True
+    return llvm.create_pass_builder(tm, pto)
+
+
+def _unlocked(name: str):
+    """llvmlite's C function ``name`` without the process-wide lock llvmlite takes around every
+    call: ctypes releases the GIL, but that lock alone would run two threads' compiles one
+    after the other. Only for objects no other thread touches (a module in a context of its
+    own, a borrowed target machine); LLVM keeps no shared mutable state between contexts."""
+    fn = getattr(ffi.lib, name)
+    return getattr(fn, "_cfn", fn)  # _cfn: the raw ctypes function under llvmlite's wrapper
+
+
+_FREE_MACHINES: list[llvm.TargetMachine] = []
+_MACHINES_LOCK = threading.Lock()
+
+
+def _borrow_machine() -> llvm.TargetMachine:
+    """A target machine no other thread uses until it is returned (created on demand, ~1 ms)."""
+    with _MACHINES_LOCK:
+        if _FREE_MACHINES:
+            return _FREE_MACHINES.pop()
+    return _new_target_machine()
+
+
+def _return_machine(tm: llvm.TargetMachine) -> None:
+    with _MACHINES_LOCK:
+        _FREE_MACHINES.append(tm)
+
+
+def _object_code(tm: llvm.TargetMachine, mod: llvm.ModuleRef) -> bytes:
+    """``tm.emit_object(mod)``, outside llvmlite's lock."""
+    with ffi.OutputString() as err:
+        buf = _unlocked("LLVMPY_TargetMachineEmitToMemory")(tm, mod, 1, err)
+        if not buf:
+            raise RuntimeError(str(err))
+    try:
+        start, size = ffi.lib.LLVMPY_GetBufferStart(buf), ffi.lib.LLVMPY_GetBufferSize(buf)
+        return ctypes.string_at(start, size)
+    finally:
+        ffi.lib.LLVMPY_DisposeMemoryBuffer(buf)
+
+
+def _compile(tm: llvm.TargetMachine, ir_text: str, optimize: bool) -> bytes:
+    """Parse, verify, optimize and codegen ``ir_text`` on ``tm``. The module, its context and
+    the pass manager die with this frame, before ``tm`` can go to another thread."""
+    mod = llvm.parse_assembly(ir_text, context=llvm.create_context())
+    mod.verify()
+    mod.triple = target_triple()
+    mod.data_layout = str(tm.target_data)
+    if optimize:
+        pass_builder = _pass_builder(tm)
+        manager = pass_builder.getModulePassManager()
+        _unlocked("LLVMPY_RunNewModulePassManager")(manager, mod, pass_builder)
+    return _object_code(tm, mod)
+
+
 def emit_object(ir_text: str, optimize: bool = True) -> bytes:
     """Host object code for ``ir_text`` (optimized unless told otherwise), loadable later with
-    ``load_object``."""
-    return jit().emit_object(ir_text, optimize)
+    ``load_object``. Thread-safe, and threads compile in parallel (see the module docstring)."""
+    _initialize()
+    tm = _borrow_machine()
+    try:
+        return _compile(tm, ir_text, optimize)
+    finally:
+        _return_machine(tm)
 
 
 def load_object(obj: bytes) -> CompiledModule:

@@ -33,6 +33,7 @@ from symgraph.codegen.program_steps import (
     PARALLEL_MIN_WITH_BLAS,
     ElemwiseStep,
     ReduceStep,
+    compile_steps,
     dimshuffle_view,
 )
 from symgraph.codegen.python import node_error, perform_function
@@ -77,6 +78,14 @@ class Emit:
         return True
 
 
+class EntryOf:
+    """A driver global that is a kernel step's entry point: known once the program's kernels
+    are compiled, all together (compile_steps builds them on several threads)."""
+
+    def __init__(self, step) -> None:
+        self.step = step
+
+
 @functools.singledispatch
 def lower(op, node: Apply, ins: list[str], outs: list[str], emit: Emit) -> bool:
     """Emit the native step of `node`; False: no lowering (the program falls back)."""
@@ -92,7 +101,7 @@ def _(op: Elemwise, node, ins, outs, emit) -> bool:
 def _elemwise(node: Apply, kernel, arrays: list[int], ins, outs, emit) -> bool:
     step = emit.step = ElemwiseStep(node, kernel, arrays)
     args = [ins[i] for i in arrays]
-    fast, general = emit.name("K", step.entry), emit.name("G", step.general)
+    fast, general = emit.name("K", EntryOf(step)), emit.name("G", step.general)
     inplace = step.inplace_input
     if inplace is not None:  # the output is written into input `inplace`
         target = ins[inplace]
@@ -151,7 +160,7 @@ def _(op: CAReduce, node, ins, outs, emit) -> bool:
 def _reduce(node: Apply, kernel, arrays: list[int], ins, outs, emit) -> bool:
     step = emit.step = ReduceStep(node, kernel, arrays)
     emit.fresh = True
-    fast, general = emit.name("K", step.entry), emit.name("G", step.general)
+    fast, general = emit.name("K", EntryOf(step)), emit.name("G", step.general)
     bufs = emit.name("B", step.buffers)
     emit.lines += _one_buffer_call(bufs, fast, general, [ins[i] for i in arrays], outs[0])
     emit.uses = [node.inputs[i] for i in arrays]
@@ -248,12 +257,20 @@ class LLVMProgram:
             if not native:
                 emit = Emit()
                 self._fallback(node, ins, outs, emit)
-            planned.append((node, native, emit))
+            planned.append((node, native, emit, ins, outs))
+        # The kernels are compiled all at once (on threads); one the renderer cannot express
+        # leaves its node to numpy.
+        failed = compile_steps([e.step for _, _, e, _, _ in planned if e.step is not None])
+        for k, (node, _, emit, ins, outs) in enumerate(planned):
+            if emit.step is not None and emit.step in failed:
+                emit = Emit()
+                self._fallback(node, ins, outs, emit)
+                planned[k] = (node, False, emit, ins, outs)
         # Steps whose results nobody reads are dropped: e.g. the DimShuffle of a constant that
         # kernels inline. Fallbacks stay (a perform may have effects).
         live = set(fg.outputs)
         kept = []
-        for node, native, emit in reversed(planned):
+        for node, native, emit, _, _ in reversed(planned):
             if native and not any(v in live for v in node.outputs):
                 continue
             live.update(node.inputs if emit.uses is None else emit.uses)
@@ -262,7 +279,8 @@ class LLVMProgram:
             prefix = f"s{len(self.steps)}_"
             lines = emit.lines
             for key in sorted(emit.globals, key=len, reverse=True):
-                namespace[prefix + key] = emit.globals[key]
+                value = emit.globals[key]
+                namespace[prefix + key] = value.step.entry if isinstance(value, EntryOf) else value
                 lines = [_rename(line, key, prefix + key) for line in lines]
             label = " ".join(str(node).split())  # constants may print on several lines
             label = label if len(label) <= 160 else label[:157] + "..."

@@ -18,7 +18,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from symgraph.codegen.kernel import Kernel
+from symgraph.codegen import llvm
+from symgraph.codegen.kernel import Kernel, NotLowerable
 from symgraph.codegen.llvm import compile_kernel
 from symgraph.codegen.llvm_entry import PARALLEL_MIN
 from symgraph.codegen.python import node_error, perform_function
@@ -134,14 +135,25 @@ class KernelStep:
         self.node = node
         self.kernel = kernel
         self.arrays = arrays  # the node inputs the kernel reads as arrays, in order
-        self.compiled = compile_kernel(kernel)
-        self.entry = self.compiled.call
+        self._compiled = None  # compile_steps() builds the kernels of a program together
         self.in_dtypes = [np.dtype(o.dtype) for o in kernel.inputs]
         self.out_dtypes = [np.dtype(o.dtype) for o in kernel.outputs]
         self.bcast = [o.bcast for o in kernel.inputs]
         self.ndim = kernel.ndim
         self.buffers: list = [None] * (2 * len(kernel.outputs))  # current, spare
         self.parallel_min = PARALLEL_MIN  # raised when the program also calls BLAS
+
+    @property
+    def compiled(self):
+        """The compiled kernel (compiled now, alone, if compile_steps has not run)."""
+        if self._compiled is None:
+            self._compiled = compile_kernel(self.kernel)
+        return self._compiled
+
+    @property
+    def entry(self) -> Callable:
+        """The kernel's entry point: ``entry(*inputs, *outputs[, part, nparts]) -> code``."""
+        return self.compiled.call
 
     def shape(self, arrays: list[np.ndarray]) -> tuple:
         """The loop shape; raises perform's error when the inputs do not broadcast."""
@@ -192,6 +204,31 @@ class KernelStep:
                 f"internal error: kernel {self.kernel.name} of {self.node} "
                 f"rejected its operands (code {code})"
             )
+
+
+def compile_steps(steps: list[KernelStep]) -> list[KernelStep]:
+    """Compile the kernels of ``steps`` together: the LLVM compiler builds those missing from
+    the disk cache on several threads (llvm.compile_kernels). Returns the steps whose kernel the
+    renderer cannot express (NotLowerable): their nodes run their numpy reference instead.
+    The C backend's copy of this module (c_program.py) replaces ``compile_kernel``, and then
+    compiles one kernel at a time."""
+    todo = [s for s in steps if s._compiled is None]
+    if compile_kernel is llvm.compile_kernel:
+        results = llvm.compile_kernels([s.kernel for s in todo])
+    else:
+        results = []
+        for step in todo:
+            try:
+                results.append(compile_kernel(step.kernel))
+            except NotLowerable as exc:
+                results.append(exc)
+    failed = []
+    for step, result in zip(todo, results):
+        if isinstance(result, NotLowerable):
+            failed.append(step)
+        else:
+            step._compiled = result
+    return failed
 
 
 class ElemwiseStep(KernelStep):

@@ -288,3 +288,23 @@ def test_cli_runs_as_module(tmp_path, module):
     cmd = [sys.executable, "-m", module, "size", "--dir", str(tmp_path)]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
     assert "in 2 entries" in out
+
+
+def test_concurrent_threads_build_once(tmp_path):
+    # the LLVM backend builds a function's kernels on threads: per-key locks hold between them
+    import threading
+
+    cache, build, barrier = DiskCache(tmp_path), Builder(b"object code"), threading.Barrier(4)
+    results = []
+
+    def work() -> None:
+        barrier.wait()
+        results.append(cache.get_or_build_bytes(KEY, lambda: time.sleep(0.05) or build()))
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert build.calls == 1
+    assert sorted(results) == [(b"object code", False)] + [(b"object code", True)] * 3

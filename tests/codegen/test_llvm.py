@@ -291,3 +291,59 @@ def test_zero_d_kernels_unoptimized_match_the_reference_at_special_values():
             for v in values:
                 arg = np.asarray(v, dtype=ins[0].dtype)
                 np.testing.assert_allclose(native(arg), ref(arg), rtol=2e-6, equal_nan=True)
+
+
+def _two_kernel_function(mode):
+    x = TensorType("float32", (None, None))("x")
+    return sg.function([x], [M.tanh(x) * 3 + M.exp(-x), M.sum(M.log1p(x * x), axis=1)], mode=mode)
+
+
+def test_the_kernels_of_a_function_build_on_threads_and_match_numpy(tmp_path, monkeypatch):
+    from symgraph.codegen import llvm
+    from symgraph.config import config
+
+    monkeypatch.setattr(config, "compiledir", str(tmp_path))
+    monkeypatch.setattr(llvm, "_COMPILED", {})  # as a new process would
+    monkeypatch.setenv("SYMGRAPH_NUM_THREADS", "2")
+    threaded = llvm.STATS["built_on_threads"]
+    f = _two_kernel_function(LL)
+    assert llvm.STATS["built_on_threads"] >= threaded + 2
+    assert len(f.program.kernels) >= 2 and f.program.cache_hits == 0
+    a = arrays((5, 7), "float32")
+    for got, want in zip(f(a), _two_kernel_function(PY)(a)):
+        compare(got, want)
+
+
+def test_a_kernel_the_renderer_refuses_in_a_batch_falls_back_to_numpy(tmp_path, monkeypatch):
+    from symgraph.codegen import llvm
+    from symgraph.codegen.kernel import NotLowerable
+
+    monkeypatch.setattr(llvm, "_COMPILED", {})
+    monkeypatch.setattr(llvm, "_CACHE", llvm.DiskCache(tmp_path))
+    real_render = llvm.render_module
+
+    def render(kernel):
+        if kernel.kind == "reduce":
+            raise NotLowerable("refused for the test")
+        return real_render(kernel)
+
+    monkeypatch.setattr(llvm, "render_module", render)
+    f = _two_kernel_function(LL)
+    assert f.program.fallback_nodes == 1 and len(f.program.kernels) >= 1
+    a = arrays((4, 3), "float32")
+    for got, want in zip(f(a), _two_kernel_function(PY)(a)):
+        compare(got, want)
+
+
+def test_an_error_building_a_kernel_on_a_thread_is_raised(tmp_path, monkeypatch):
+    from symgraph.codegen import llvm, llvm_jit
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("broken for the test")
+
+    monkeypatch.setattr(llvm, "_COMPILED", {})
+    monkeypatch.setattr(llvm, "_CACHE", llvm.DiskCache(tmp_path))
+    monkeypatch.setenv("SYMGRAPH_NUM_THREADS", "2")
+    monkeypatch.setattr(llvm_jit, "emit_object", broken)
+    with pytest.raises(RuntimeError, match="broken for the test"):
+        _two_kernel_function(LL)
