@@ -19,8 +19,8 @@ from collections.abc import Callable
 import numpy as np
 
 from symgraph.codegen.kernel import Kernel
-from symgraph.codegen.llvm import compile_kernel
-from symgraph.codegen.llvm_entry import PARALLEL_MIN
+from symgraph.codegen.llvm_abi import PARALLEL_MIN
+from symgraph.codegen.llvm_load import compile_kernel
 from symgraph.codegen.python import node_error, perform_function
 from symgraph.graph import Apply, Constant
 from symgraph.ops.elemwise import DimShuffle, _check_runtime_broadcast

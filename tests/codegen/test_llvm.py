@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -256,13 +260,38 @@ def test_a_cache_hit_renders_nothing_yet_still_dumps_its_ir(tmp_path, monkeypatc
 
 
 def test_the_cache_key_changes_with_the_renderer_source(monkeypatch):
-    from symgraph.codegen import llvm
+    from symgraph.codegen import llvm_load
 
     x = TensorType("float32", (None,))("x")
     kernel, _ = lower_elemwise((x * 2).owner)
-    key = llvm.kernel_key(kernel)
-    monkeypatch.setattr(llvm, "renderer_fingerprint", lambda: "edited")
-    assert llvm.kernel_key(kernel) != key
+    key = llvm_load.kernel_key(kernel)
+    monkeypatch.setattr(llvm_load, "renderer_fingerprint", lambda: "edited")
+    assert llvm_load.kernel_key(kernel) != key
+
+
+def test_a_process_whose_kernels_are_all_cached_never_imports_the_renderer(tmp_path):
+    # (llvmlite.ir itself is still imported: llvmlite.binding, which links the objects,
+    # imports it)
+    script = (
+        "import sys, numpy as np, symgraph as sg, symgraph.tensor as T\n"
+        "x = T.fmatrix('x')\n"
+        "f = sg.function([x], T.exp(x).sum(axis=1) * 2)\n"
+        "assert np.allclose(f(np.ones((2, 3), 'float32')), 6 * np.e)\n"
+        "print(sorted(m for m in sys.modules if m.startswith('symgraph.codegen.llvm')))\n"
+    )
+    root = Path(sg.__file__).parent.parent
+    env = dict(os.environ, PYTHONPATH=str(root), SYMGRAPH_FLAGS=f"compiledir={tmp_path}")
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
+        )
+        for _ in range(2)
+    ]
+    assert all(r.returncode == 0 for r in runs), [r.stderr for r in runs]
+    assert "llvm_entry" in runs[0].stdout  # the first process rendered the kernels
+    loaded = runs[1].stdout
+    for module in ("symgraph.codegen.llvm'", "llvm_entry", "llvm_math", "llvm_scalar"):
+        assert module not in loaded, loaded
 
 
 def test_rows_of_any_layout_with_a_broadcast_row_match_numpy():
@@ -280,9 +309,13 @@ def test_rows_of_any_layout_with_a_broadcast_row_match_numpy():
 def test_zero_d_kernels_unoptimized_match_the_reference_at_special_values():
     # 0-d kernels are compiled without the O3 pipeline; their values must not change.
     a, f = TensorType("float64", ())("a"), TensorType("float32", ())("f")
-    exprs = [([a], sg.tensor.tanh(a) * sg.tensor.nnet.sigmoid(a)), ([a], sg.tensor.log1p(a)),
-             ([f], sg.tensor.exp(f) - 1), ([a], sg.tensor.cast(a * 3, "int32")),
-             ([a], sg.tensor.nnet.softplus(a))]
+    exprs = [
+        ([a], sg.tensor.tanh(a) * sg.tensor.nnet.sigmoid(a)),
+        ([a], sg.tensor.log1p(a)),
+        ([f], sg.tensor.exp(f) - 1),
+        ([a], sg.tensor.cast(a * 3, "int32")),
+        ([a], sg.tensor.nnet.softplus(a)),
+    ]
     values = [-800.0, -3.3, -0.0, 1e-9, 0.7, 50.0, 800.0, np.nan, np.inf, -np.inf]
     with np.errstate(all="ignore"):
         for ins, out in exprs:
