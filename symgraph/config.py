@@ -42,6 +42,9 @@ class Config:
     linker: str | None = None
     profile: bool = False  # profile every function (as function(..., profile=True))
     warn_float64: str = "ignore"  # what a compiled graph holding a float64 variable does
+    # keep each function's rewritten graph in compiledir (compile/function_cache.py), so that
+    # compiling the same graph again skips the rewrites
+    function_cache: bool = True
     # Theano flags accepted so that scripts setting them run; they change nothing here
     # (buffers are always reused, threads are the driver's, errors always name the node).
     exception_verbosity: str = "low"

@@ -171,7 +171,9 @@ class FunctionGraph:
     def toposort(self) -> list[Apply]:
         if self._order is None:
             extra = self.orderings()
-            self._order = _ordered_toposort(self.outputs, extra) if extra else toposort(self.outputs)
+            self._order = (
+                _ordered_toposort(self.outputs, extra) if extra else toposort(self.outputs)
+            )
         return self._order
 
     def orderings(self) -> dict[Apply, list[Apply]]:

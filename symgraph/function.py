@@ -14,7 +14,7 @@ from typing import Any
 
 from symgraph.compile.mode import Mode, get_mode
 from symgraph.fgraph import FunctionGraph
-from symgraph.graph import Constant, Variable, clone_replace, graph_inputs
+from symgraph.graph import Constant, Variable, clone_replace, graph_inputs, toposort
 from symgraph.shared import SharedVariable
 from symgraph.variable import as_tensor_variable
 
@@ -207,16 +207,16 @@ def function(
             shareds.append(var)
     shareds = [v for v in shareds if v not in in_vars]
     _check_missing(in_vars, shareds, everything)
-    fg = FunctionGraph(in_vars + shareds, everything)
     if config.warn_float64 != "ignore":
-        _check_float64(fg, config.warn_float64)
+        _check_float64(in_vars + shareds, everything, config.warn_float64)
     if profile is None and config.profile:
         profile = True
     # output position -> input position of each update: the in-place pass may let an update
     # overwrite its shared variable's buffer (Theano's fgraph.update_mapping)
     position = {v: len(in_vars) + k for k, v in enumerate(shareds)}
-    fg.update_mapping = {len(out_vars) + k: position[v] for k, (v, _) in enumerate(update_pairs)}
+    update_mapping = {len(out_vars) + k: position[v] for k, (v, _) in enumerate(update_pairs)}
     the_mode = get_mode(mode)
+    fg, hit, store = _rewritten_graph(in_vars + shareds, everything, update_mapping, the_mode, name)
     fn = Function(
         spec,
         ins,
@@ -230,11 +230,32 @@ def function(
         trust_input,
         name,
         profile,
+        hit,
+        store,
     )
     if output_keys is not None:
         fn.output_keys = output_keys
         fn._build_call()
     return fn
+
+
+def _rewritten_graph(inputs, outputs, update_mapping, mode, name):
+    """(fg, hit, store): the rewritten graph from the function cache (hit True), or the
+    FunctionGraph to rewrite and `store(fg)` that caches it afterwards (None: uncacheable)."""
+    from symgraph.compile import function_cache
+    from symgraph.graph import user_trace
+
+    graph = function_cache.user_graph(inputs, outputs, update_mapping, mode)
+    if graph is not None:
+        key, call_site = graph.key(), user_trace()
+        fg = function_cache.load(graph, key, inputs, call_site)
+        if fg is not None:
+            return fg, True, None
+    fg = FunctionGraph(inputs, outputs)
+    fg.update_mapping = update_mapping
+    if graph is None:
+        return fg, False, None
+    return fg, False, lambda done: function_cache.store(graph, key, done, call_site, name)
 
 
 def _check_inputs(ins: list[In]) -> None:
@@ -306,10 +327,10 @@ def _check_used(in_vars, exprs, policy: str) -> None:
                 warnings.warn(msg, stacklevel=3)
 
 
-def _check_float64(fg: FunctionGraph, action: str) -> None:
+def _check_float64(inputs, outputs, action: str) -> None:
     """config.warn_float64: name the first float64 variable of the graph (often a float32
     model upcast by a Python float or a float64 array)."""
-    for v in list(fg.inputs) + [o for n in fg.toposort() for o in n.outputs]:
+    for v in list(inputs) + [o for n in toposort(outputs) for o in n.outputs]:
         if getattr(v, "dtype", None) == "float64":
             made = f" by {v.owner.op}" if v.owner is not None else ""
             msg = f"config.warn_float64: the graph holds the float64 variable {_describe(v)}{made}"
@@ -345,6 +366,8 @@ class Function:
         trust_input,
         name,
         profile,
+        from_cache=False,
+        store=None,
     ):
         self._spec = spec
         self.name = name
@@ -355,7 +378,11 @@ class Function:
         update_index = {v: k for k, v in enumerate(shareds)}
         self._update_targets = [self._storages[update_index[v]] for v in updated]
         self.maker = FunctionMaker(fg, mode, ins, outs)
-        self.maker.optimize()
+        self.from_cache = from_cache  # fg came rewritten from the function cache
+        if not from_cache:
+            self.maker.optimize()
+            if store is not None:
+                store(fg)
         self.program = mode.link(fg, name=name, profile=profile)
         self._filters = [
             (

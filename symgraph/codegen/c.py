@@ -32,7 +32,7 @@ import numpy as np
 from symgraph.codegen.c_toolchain import build_shared_library, toolchain
 from symgraph.codegen.cstyle import CStyleRenderer, read_template
 from symgraph.codegen.kernel import Kernel, NotLowerable, reduce_identity
-from symgraph.codegen.llvm_entry import GIL_RELEASE_MIN, METH_FASTCALL, PARALLEL_MIN
+from symgraph.codegen.llvm_abi import GIL_RELEASE_MIN, METH_FASTCALL, PARALLEL_MIN
 
 RENDERER_VERSION = "1"
 MAX_OPERANDS = 64  # kernels/c_entry.c's SG_MAXOPS

@@ -107,7 +107,7 @@ def _works(functions: dict) -> bool:
 
 @functools.cache
 def _data_offset() -> int:
-    from symgraph.codegen.llvm_entry import abi  # the ndarray layout, checked on live arrays
+    from symgraph.codegen.llvm_abi import abi  # the ndarray layout, checked on live arrays
 
     return abi()["data"]
 

@@ -23,27 +23,33 @@ spends most of its time on.
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import os
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
-import llvmlite
 import llvmlite.ir as ir
 import numpy as np
 
-from symgraph.codegen import llvm_jit
-from symgraph.codegen.cache import DiskCache, cache_key
-from symgraph.codegen.kernel import Kernel, Node, NotLowerable, reduce_identity, toposort
+from symgraph.codegen import llvm_jit, llvm_load
+from symgraph.codegen.kernel import Kernel, Node, reduce_identity, toposort
+from symgraph.codegen.llvm_load import (  # noqa: F401  (the compile state and key, re-exported)
+    _CACHE,
+    _COMPILED,
+    _LOCK,
+    RENDERER_VERSION,
+    STATS,
+    CompiledKernel,
+    compile_kernel,
+    compile_kernels,
+    kernel_key,
+    renderer_fingerprint,
+)
 from symgraph.codegen.llvm_scalar import constant, emit_cast, emit_scalar, is_float, ll_type
 
 I64 = ir.IntType(64)
 I8P = ir.IntType(8).as_pointer()
-RENDERER_VERSION = "2"
 REDUCE_CHUNK = 1024  # float sums add blocks of this many elements, then the blocks (accuracy)
 
 
@@ -456,55 +462,6 @@ def render_module(kernel: Kernel) -> str:
 # --- compile and cache -------------------------------------------------------------------
 
 
-class CompiledKernel:
-    """A kernel living in the process JIT: its entry point and what it came from."""
-
-    def __init__(self, kernel: Kernel, ir_text: str | None, module, call, hit, compile_s, keep):
-        self.kernel = kernel
-        self._ir = ir_text
-        self.module: llvm_jit.CompiledModule = module
-        self.call: Callable = call  # call(*inputs, *outputs[, part, nparts]) -> int
-        self.cache_hit: bool = hit
-        self.compile_s: float = compile_s
-        self.keep: list = keep  # ctypes objects the entry point points into
-
-    @property
-    def ir(self) -> str:
-        """The LLVM IR the object code was compiled from (rendered now if it came from disk)."""
-        if self._ir is None:
-            self._ir = render_module(self.kernel)
-        return self._ir
-
-
-STATS = {"compiled": 0, "cache_hits": 0, "loaded": 0, "built_on_threads": 0}
-_COMPILED: dict[str, CompiledKernel] = {}
-_LOCK = threading.Lock()
-_CACHE = DiskCache()
-# The modules whose code decides the IR and object code rendered from a kernel listing.
-_RENDERER_MODULES = ("kernel", "llvm", "llvm_entry", "llvm_jit", "llvm_math", "llvm_scalar")
-
-
-@functools.cache
-def renderer_fingerprint() -> str:
-    """The sha256 of the renderer's source files.
-
-    The disk cache is keyed on the kernel listing plus this, not on the rendered IR: on a hit
-    nothing is rendered (rendering costs milliseconds a kernel, most of a warm start), and any
-    edit of the renderer still gives new keys.
-    """
-    h = hashlib.sha256(RENDERER_VERSION.encode())
-    here = Path(__file__).parent
-    for name in _RENDERER_MODULES:
-        h.update((here / f"{name}.py").read_bytes())
-    return h.hexdigest()
-
-
-def kernel_key(kernel: Kernel) -> str:
-    """The disk-cache key of a kernel's object code on this host."""
-    flags = [llvm_jit.host_cpu_name(), llvm_jit.host_cpu_features(), renderer_fingerprint()]
-    return cache_key(kernel.listing(), "llvm", flags, {"llvmlite": llvmlite.__version__})
-
-
 def compile_threads() -> int:
     """How many kernels are built at once: one per CPU this process may use, or
     SYMGRAPH_NUM_THREADS (which also sizes the kernels' thread pool)."""
@@ -565,43 +522,17 @@ def _object_code(kernel: Kernel) -> tuple[bytes, bool, str | None, float]:
         # shape) in every cold compile.
         return llvm_jit.emit_object(rendered[0], optimize=kernel.ndim > 0)
 
-    obj, hit = _CACHE.get_or_build_bytes(kernel_key(kernel), build, meta={"kernel": kernel.name})
+    cache = llvm_load._CACHE  # looked up now: tests point it at a directory of their own
+    obj, hit = cache.get_or_build_bytes(kernel_key(kernel), build, meta={"kernel": kernel.name})
     return obj, hit, rendered[0] if rendered else None, time.perf_counter() - t0
 
 
-def compile_kernels(kernels: list[Kernel]) -> list[CompiledKernel | NotLowerable]:
-    """The compiled kernels (each built once per process; object code from the disk cache), or
-    in place of one the renderer cannot express, its NotLowerable. Those not yet in this
-    process are rendered and compiled on several threads at once, then linked into the JIT one
-    by one; any other error is raised."""
-    from symgraph.codegen.llvm_entry import abi, make_entry
+def build_objects(kernels: list[Kernel]) -> list[tuple[bytes, bool, str | None, float] | Exception]:
+    """The object code of each kernel, (object, disk-cache hit, IR text if rendered, seconds),
+    or the exception its build raised (NotLowerable: the renderer cannot express it), built on
+    several threads at once. llvm_load.compile_kernels links them."""
+    from symgraph.codegen.llvm_abi import abi
 
-    with _LOCK:
-        todo = {k.name: k for k in kernels if k.name not in _COMPILED}
-        failed: dict[str, NotLowerable] = {}
-        if todo:
-            llvm_jit.jit()  # the process-wide objects are made here, not raced for by threads
-            abi()
-            built = _map_threads(_object_code, list(todo.values()))
-            for (name, kernel), result in zip(todo.items(), built):
-                if isinstance(result, NotLowerable):
-                    failed[name] = result
-                    continue
-                if isinstance(result, BaseException):
-                    raise result
-                obj, hit, text, seconds = result
-                t0 = time.perf_counter()
-                module = llvm_jit.load_object(obj)
-                STATS["cache_hits" if hit else "compiled"] += 1
-                call, keep = make_entry(kernel, module.address(f"{name}_call"))
-                seconds += time.perf_counter() - t0
-                _COMPILED[name] = CompiledKernel(kernel, text, module, call, hit, seconds, keep)
-        return [failed[k.name] if k.name in failed else _COMPILED[k.name] for k in kernels]
-
-
-def compile_kernel(kernel: Kernel) -> CompiledKernel:
-    """The compiled kernel (built once per process; object code from the disk cache)."""
-    result = compile_kernels([kernel])[0]
-    if isinstance(result, NotLowerable):
-        raise result
-    return result
+    llvm_jit.jit()  # the process-wide objects are made here, not raced for by threads
+    abi()
+    return _map_threads(_object_code, kernels)

@@ -21,10 +21,13 @@ import ctypes
 import functools
 import threading
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import llvmlite.binding as llvm
-import llvmlite.ir as ir
 from llvmlite.binding import ffi
+
+if TYPE_CHECKING:
+    import llvmlite.ir as ir
 
 __all__ = [
     "CompiledModule",
@@ -107,19 +110,25 @@ def function_attributes() -> dict[str, str]:
     return attrs
 
 
-class _KernelAttributes(ir.values.FunctionAttributes):
-    """llvmlite function attributes that also accept LLVM string attributes ``"key"="value"``."""
+@functools.cache
+def _kernel_attributes() -> type:
+    """llvmlite function attributes that also accept LLVM string attributes ``"key"="value"``
+    (made on first use: loading cached kernels does not import llvmlite.ir)."""
+    import llvmlite.ir as ir
 
-    def add(self, name: str) -> None:
-        if name.startswith('"'):
-            set.add(self, name)
-        else:
-            super().add(name)
+    class _KernelAttributes(ir.values.FunctionAttributes):
+        def add(self, name: str) -> None:
+            if name.startswith('"'):
+                set.add(self, name)
+            else:
+                super().add(name)
+
+    return _KernelAttributes
 
 
 def set_kernel_attributes(fn: ir.Function, extra: dict[str, str] | None = None) -> None:
     """Give ``fn`` the ``function_attributes()`` (plus ``extra``), keeping its existing ones."""
-    attrs = _KernelAttributes(fn.attributes)
+    attrs = _kernel_attributes()(fn.attributes)
     attrs.alignstack = fn.attributes.alignstack
     attrs.personality = fn.attributes.personality
     for key, value in {**function_attributes(), **(extra or {})}.items():

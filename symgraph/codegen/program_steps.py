@@ -18,10 +18,10 @@ from collections.abc import Callable
 
 import numpy as np
 
-from symgraph.codegen import llvm
+from symgraph.codegen import llvm_load
 from symgraph.codegen.kernel import Kernel, NotLowerable
-from symgraph.codegen.llvm import compile_kernel
-from symgraph.codegen.llvm_entry import PARALLEL_MIN
+from symgraph.codegen.llvm_abi import PARALLEL_MIN
+from symgraph.codegen.llvm_load import compile_kernel
 from symgraph.codegen.python import node_error, perform_function
 from symgraph.graph import Apply, Constant
 from symgraph.ops.elemwise import DimShuffle, _check_runtime_broadcast
@@ -208,13 +208,13 @@ class KernelStep:
 
 def compile_steps(steps: list[KernelStep]) -> list[KernelStep]:
     """Compile the kernels of ``steps`` together: the LLVM compiler builds those missing from
-    the disk cache on several threads (llvm.compile_kernels). Returns the steps whose kernel the
-    renderer cannot express (NotLowerable): their nodes run their numpy reference instead.
-    The C backend's copy of this module (c_program.py) replaces ``compile_kernel``, and then
-    compiles one kernel at a time."""
+    the disk cache on several threads (llvm_load.compile_kernels). Returns the steps whose
+    kernel the renderer cannot express (NotLowerable): their nodes run their numpy reference
+    instead. The C backend's copy of this module (c_program.py) replaces ``compile_kernel``,
+    and then compiles one kernel at a time."""
     todo = [s for s in steps if s._compiled is None]
-    if compile_kernel is llvm.compile_kernel:
-        results = llvm.compile_kernels([s.kernel for s in todo])
+    if compile_kernel is llvm_load.compile_kernel:
+        results = llvm_load.compile_kernels([s.kernel for s in todo])
     else:
         results = []
         for step in todo:

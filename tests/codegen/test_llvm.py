@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,6 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import symgraph as sg
+from symgraph.codegen import llvm_load
+from symgraph.codegen.cache import DiskCache
 from symgraph.codegen.kernel import lower_elemwise
 from symgraph.codegen.llvm_scalar import FALLBACK_OPS, LLVM_SCALAR
 from symgraph.compile.mode import Mode
@@ -256,13 +262,38 @@ def test_a_cache_hit_renders_nothing_yet_still_dumps_its_ir(tmp_path, monkeypatc
 
 
 def test_the_cache_key_changes_with_the_renderer_source(monkeypatch):
-    from symgraph.codegen import llvm
+    from symgraph.codegen import llvm_load
 
     x = TensorType("float32", (None,))("x")
     kernel, _ = lower_elemwise((x * 2).owner)
-    key = llvm.kernel_key(kernel)
-    monkeypatch.setattr(llvm, "renderer_fingerprint", lambda: "edited")
-    assert llvm.kernel_key(kernel) != key
+    key = llvm_load.kernel_key(kernel)
+    monkeypatch.setattr(llvm_load, "renderer_fingerprint", lambda: "edited")
+    assert llvm_load.kernel_key(kernel) != key
+
+
+def test_a_process_whose_kernels_are_all_cached_never_imports_the_renderer(tmp_path):
+    # (llvmlite.ir itself is still imported: llvmlite.binding, which links the objects,
+    # imports it)
+    script = (
+        "import sys, numpy as np, symgraph as sg, symgraph.tensor as T\n"
+        "x = T.fmatrix('x')\n"
+        "f = sg.function([x], T.exp(x).sum(axis=1) * 2)\n"
+        "assert np.allclose(f(np.ones((2, 3), 'float32')), 6 * np.e)\n"
+        "print(sorted(m for m in sys.modules if m.startswith('symgraph.codegen.llvm')))\n"
+    )
+    root = Path(sg.__file__).parent.parent
+    env = dict(os.environ, PYTHONPATH=str(root), SYMGRAPH_FLAGS=f"compiledir={tmp_path}")
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
+        )
+        for _ in range(2)
+    ]
+    assert all(r.returncode == 0 for r in runs), [r.stderr for r in runs]
+    assert "llvm_entry" in runs[0].stdout  # the first process rendered the kernels
+    loaded = runs[1].stdout
+    for module in ("symgraph.codegen.llvm'", "llvm_entry", "llvm_math", "llvm_scalar"):
+        assert module not in loaded, loaded
 
 
 def test_rows_of_any_layout_with_a_broadcast_row_match_numpy():
@@ -280,9 +311,13 @@ def test_rows_of_any_layout_with_a_broadcast_row_match_numpy():
 def test_zero_d_kernels_unoptimized_match_the_reference_at_special_values():
     # 0-d kernels are compiled without the O3 pipeline; their values must not change.
     a, f = TensorType("float64", ())("a"), TensorType("float32", ())("f")
-    exprs = [([a], sg.tensor.tanh(a) * sg.tensor.nnet.sigmoid(a)), ([a], sg.tensor.log1p(a)),
-             ([f], sg.tensor.exp(f) - 1), ([a], sg.tensor.cast(a * 3, "int32")),
-             ([a], sg.tensor.nnet.softplus(a))]
+    exprs = [
+        ([a], sg.tensor.tanh(a) * sg.tensor.nnet.sigmoid(a)),
+        ([a], sg.tensor.log1p(a)),
+        ([f], sg.tensor.exp(f) - 1),
+        ([a], sg.tensor.cast(a * 3, "int32")),
+        ([a], sg.tensor.nnet.softplus(a)),
+    ]
     values = [-800.0, -3.3, -0.0, 1e-9, 0.7, 50.0, 800.0, np.nan, np.inf, -np.inf]
     with np.errstate(all="ignore"):
         for ins, out in exprs:
@@ -303,7 +338,7 @@ def test_the_kernels_of_a_function_build_on_threads_and_match_numpy(tmp_path, mo
     from symgraph.config import config
 
     monkeypatch.setattr(config, "compiledir", str(tmp_path))
-    monkeypatch.setattr(llvm, "_COMPILED", {})  # as a new process would
+    monkeypatch.setattr(llvm_load, "_COMPILED", {})  # as a new process would
     monkeypatch.setenv("SYMGRAPH_NUM_THREADS", "2")
     threaded = llvm.STATS["built_on_threads"]
     f = _two_kernel_function(LL)
@@ -318,8 +353,8 @@ def test_a_kernel_the_renderer_refuses_in_a_batch_falls_back_to_numpy(tmp_path, 
     from symgraph.codegen import llvm
     from symgraph.codegen.kernel import NotLowerable
 
-    monkeypatch.setattr(llvm, "_COMPILED", {})
-    monkeypatch.setattr(llvm, "_CACHE", llvm.DiskCache(tmp_path))
+    monkeypatch.setattr(llvm_load, "_COMPILED", {})
+    monkeypatch.setattr(llvm_load, "_CACHE", DiskCache(tmp_path))
     real_render = llvm.render_module
 
     def render(kernel):
@@ -336,13 +371,13 @@ def test_a_kernel_the_renderer_refuses_in_a_batch_falls_back_to_numpy(tmp_path, 
 
 
 def test_an_error_building_a_kernel_on_a_thread_is_raised(tmp_path, monkeypatch):
-    from symgraph.codegen import llvm, llvm_jit
+    from symgraph.codegen import llvm_jit
 
     def broken(*args, **kwargs):
         raise RuntimeError("broken for the test")
 
-    monkeypatch.setattr(llvm, "_COMPILED", {})
-    monkeypatch.setattr(llvm, "_CACHE", llvm.DiskCache(tmp_path))
+    monkeypatch.setattr(llvm_load, "_COMPILED", {})
+    monkeypatch.setattr(llvm_load, "_CACHE", DiskCache(tmp_path))
     monkeypatch.setenv("SYMGRAPH_NUM_THREADS", "2")
     monkeypatch.setattr(llvm_jit, "emit_object", broken)
     with pytest.raises(RuntimeError, match="broken for the test"):

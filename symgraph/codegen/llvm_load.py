@@ -1,0 +1,132 @@
+"""LLVM kernels from the disk cache into the process JIT, without the renderer.
+
+``compile_kernel(kernel)`` returns the process-wide `CompiledKernel`: when the kernel's object
+code is in the disk cache it is linked here, importing neither llvmlite.ir nor the renderer
+(llvm.py, llvm_entry.py, llvm_math.py, llvm_scalar.py); otherwise llvm.py renders, optimizes
+and caches it. A warm start (every kernel a hit) so skips milliseconds of imports.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import llvmlite
+
+from symgraph.codegen import llvm_jit
+from symgraph.codegen.cache import DiskCache, cache_key
+from symgraph.codegen.kernel import Kernel, NotLowerable
+
+RENDERER_VERSION = "2"
+STATS = {"compiled": 0, "cache_hits": 0, "loaded": 0, "built_on_threads": 0}
+_COMPILED: dict[str, CompiledKernel] = {}
+_LOCK = threading.Lock()
+_CACHE = DiskCache()
+# The modules whose code decides the IR and object code rendered from a kernel listing.
+_RENDERER_MODULES = (
+    "kernel",
+    "llvm",
+    "llvm_abi",
+    "llvm_entry",
+    "llvm_jit",
+    "llvm_math",
+    "llvm_scalar",
+)
+
+
+class CompiledKernel:
+    """A kernel living in the process JIT: its entry point and what it came from."""
+
+    def __init__(self, kernel: Kernel, ir_text: str | None, module, call, hit, compile_s, keep):
+        self.kernel = kernel
+        self._ir = ir_text
+        self.module: llvm_jit.CompiledModule = module
+        self.call: Callable = call  # call(*inputs, *outputs[, part, nparts]) -> int
+        self.cache_hit: bool = hit
+        self.compile_s: float = compile_s
+        self.keep: list = keep  # ctypes objects the entry point points into
+
+    @property
+    def ir(self) -> str:
+        """The LLVM IR the object code was compiled from (rendered now if it came from disk)."""
+        if self._ir is None:
+            from symgraph.codegen import llvm
+
+            self._ir = llvm.render_module(self.kernel)
+        return self._ir
+
+
+@functools.cache
+def renderer_fingerprint() -> str:
+    """The sha256 of the renderer's source files.
+
+    The disk cache is keyed on the kernel listing plus this, not on the rendered IR: on a hit
+    nothing is rendered (rendering costs milliseconds a kernel, most of a warm start), and any
+    edit of the renderer still gives new keys.
+    """
+    h = hashlib.sha256(RENDERER_VERSION.encode())
+    here = Path(__file__).parent
+    for name in _RENDERER_MODULES:
+        h.update((here / f"{name}.py").read_bytes())
+    return h.hexdigest()
+
+
+def kernel_key(kernel: Kernel) -> str:
+    """The disk-cache key of a kernel's object code on this host."""
+    flags = [llvm_jit.host_cpu_name(), llvm_jit.host_cpu_features(), renderer_fingerprint()]
+    return cache_key(kernel.listing(), "llvm", flags, {"llvmlite": llvmlite.__version__})
+
+
+def link(kernel: Kernel, obj: bytes, hit: bool, ir_text: str | None, t0: float) -> CompiledKernel:
+    """Link `obj` into the JIT and register the kernel (the caller holds _LOCK)."""
+    from symgraph.codegen.llvm_abi import make_entry
+
+    module = llvm_jit.load_object(obj)
+    STATS["cache_hits" if hit else "compiled"] += 1
+    call, keep = make_entry(kernel, module.address(f"{kernel.name}_call"))
+    compiled = CompiledKernel(kernel, ir_text, module, call, hit, time.perf_counter() - t0, keep)
+    _COMPILED[kernel.name] = compiled
+    return compiled
+
+
+def compile_kernels(kernels: list[Kernel]) -> list[CompiledKernel | NotLowerable]:
+    """The compiled kernels, each built once per process, or in place of one the renderer
+    cannot express, its NotLowerable. Disk-cache hits are linked here; only when some kernel
+    is missing is llvm.py imported, to render and compile the missing ones on several threads
+    at once (they are then linked one by one). Any other build error is raised."""
+    with _LOCK:
+        missing: dict[str, Kernel] = {}
+        for kernel in kernels:
+            if kernel.name in _COMPILED or kernel.name in missing:
+                continue
+            t0 = time.perf_counter()
+            obj = _CACHE.get_bytes(kernel_key(kernel))
+            if obj is None:
+                missing[kernel.name] = kernel
+            else:
+                link(kernel, obj, True, None, t0)
+        failed: dict[str, NotLowerable] = {}
+        if missing:
+            from symgraph.codegen import llvm
+
+            for kernel, built in zip(missing.values(), llvm.build_objects(list(missing.values()))):
+                if isinstance(built, NotLowerable):
+                    failed[kernel.name] = built
+                    continue
+                if isinstance(built, BaseException):
+                    raise built
+                obj, hit, ir_text, seconds = built
+                link(kernel, obj, hit, ir_text, time.perf_counter() - seconds)
+        return [failed.get(k.name) or _COMPILED[k.name] for k in kernels]
+
+
+def compile_kernel(kernel: Kernel) -> CompiledKernel:
+    """The compiled kernel: from this process, from the disk cache, or built by llvm.py."""
+    result = compile_kernels([kernel])[0]
+    if isinstance(result, NotLowerable):
+        raise result
+    return result
