@@ -19,7 +19,6 @@ from typing import Any
 import numpy as np
 
 from symgraph.graph import Apply, Constant, Op, Variable
-from symgraph.scan.blas_threads import one_blas_thread, small_step
 from symgraph.scan.info import ScanInfo, split, total
 from symgraph.scan.inner import check_closed, compile_inner, infer_inner_shapes
 from symgraph.scan.loop import Spares, run_scan
@@ -171,23 +170,7 @@ class Scan(Op):
         if spares is None:
             spares = Spares()
             object.__setattr__(self, "_spares", spares)
-        with one_blas_thread(small_step(self._step_operands(inputs))):
-            return run_scan(
-                call, self.info, node, inputs, self.inner_outputs, self._empty_rows, spares
-            )
-
-    def _step_operands(self, inputs: list) -> list:
-        """What one step reads, roughly: a row of each sequence, the states, the non-sequences
-        (to tell loops of small per-step products, see blas_threads.py)."""
-        ins = split(list(inputs), self.info.outer_input_sizes())
-        info = self.info
-        step = [v[0] for v in ins["nonseqs"]]
-        step += [s[0] if np.ndim(s) and len(s) else s for s, *_ in ins["reads"]]
-        for kind in ("states", "windows"):
-            for spec, (value, *_) in zip(getattr(info, kind), ins[kind]):
-                multi = not spec.single and np.ndim(value) and len(value)
-                step.append(value[0] if multi else value)
-        return step
+        return run_scan(call, self.info, node, inputs, self.inner_outputs, self._empty_rows, spares)
 
     def __getstate__(self):
         state = dict(self.__dict__)
