@@ -38,6 +38,17 @@ def _row_type(t: TensorType) -> TensorType:
     return TensorType(t.dtype, t.shape[1:])
 
 
+def _unchecked(out: Variable) -> Variable:
+    """A state's step output without the SpecifyShape that scan() put on it: the loop checks
+    every step's state against the shape of the initial one (loop.py's store), and an op run by
+    its numpy reference at every step costs more than the step's small kernels."""
+    from symgraph.ops.shape import SpecifyShape
+
+    while out.owner is not None and isinstance(out.owner.op, SpecifyShape):
+        out = out.owner.inputs[0]
+    return out
+
+
 @dataclass(frozen=True)
 class Scan(Op):
     """Run `inner_outputs` from `inner_inputs` for n_steps steps (see info.py for the layout).
@@ -144,7 +155,9 @@ class Scan(Op):
         if fn is None:
             from symgraph.compile.mode import get_mode
 
-            fn = compile_inner(self.inner_inputs, self.inner_outputs, get_mode(self.mode), True)
+            outs = list(self.inner_outputs)
+            outs[: len(self.info.states)] = [_unchecked(o) for o in outs[: len(self.info.states)]]
+            fn = compile_inner(self.inner_inputs, outs, get_mode(self.mode), True)
             object.__setattr__(self, "_fn", fn)
         return fn
 

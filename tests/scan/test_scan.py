@@ -337,3 +337,30 @@ def test_several_outputs_and_infer_shape():
     n_steps = node.inputs[0]
     assert h_shape == (n_steps, 3) and s_shape == (n_steps,)
     assert tuple(hs) == (4, 3) and tuple(ss) == (4,)
+
+
+def test_the_compiled_step_has_no_shape_check_of_its_state(inner_backend):
+    from symgraph.ops.shape import SpecifyShape
+    from symgraph.scan.op import Scan
+
+    x, u = T.dtensor3("x"), T.dmatrix("u")
+    h0 = T.zeros((x.shape[1], 2))  # static width 2, which dot(h, u) does not know
+    hs, _ = sg.scan(lambda x_t, h: T.tanh(x_t + T.dot(h, u)), sequences=x, outputs_info=h0)
+    assert any(isinstance(v.owner.op, SpecifyShape) for v in _scan_node(hs).op.inner_outputs)
+    f = sg.function([x, u], hs)
+    (node,) = [n for n in f.maker.fgraph.toposort() if isinstance(n.op, Scan)]
+    inner = node.op.fn().maker.fgraph
+    assert not any(isinstance(n.op, SpecifyShape) for n in inner.toposort())
+    xv = np.arange(12.0).reshape(3, 2, 2) / 10
+    uv = np.array([[0.5, -0.2], [0.1, 0.3]])
+    h, want = np.zeros((2, 2)), []
+    for x_t in xv:
+        h = np.tanh(x_t + h @ uv)
+        want.append(h)
+    np.testing.assert_allclose(f(xv, uv), want)
+
+
+def _scan_node(v):
+    while not hasattr(v.owner.op, "inner_outputs"):
+        v = v.owner.inputs[0]
+    return v.owner

@@ -144,3 +144,14 @@ def test_default_update_of_a_shared_variable_joins_the_updates():
     f = sg.function([x], out, updates=updates)
     np.testing.assert_allclose(f(np.ones(3)), [0.0, 1.0, 2.0])
     assert counter.get_value() == 3
+
+
+def test_state_of_a_static_shape_changing_at_run_time_names_the_initial_state():
+    # scan() checks such a state with SpecifyShape; the loop runs the step without it and
+    # compares each step's state with the initial one
+    x = T.dmatrix("x")
+    h0 = T.specify_shape(x, (2, None))
+    out, _ = sg.scan(lambda h: h[:, ::2], outputs_info=h0, n_steps=2)
+    f = sg.function([x], out)
+    with pytest.raises(ValueError, match="initial state"):
+        f(np.ones((2, 4)))
