@@ -31,10 +31,13 @@ def _plain(values: list, dtype: np.dtype, ranks: tuple[int, ...]) -> bool:
 
 
 def dot_call(node: Apply) -> Callable | None:
-    """np.dot(x, y, out=buffer) for matrices and vectors of one float dtype."""
+    """np.dot(x, y, out=buffer) for matrices and vectors of one float dtype (a 0-d buffer for
+    the inner product of two vectors)."""
     x, y = node.inputs
     out = node.outputs[0]
-    if not (x.dtype == y.dtype == out.dtype and out.dtype in BLAS_DTYPES) or out.ndim == 0:
+    if not (x.dtype == y.dtype == out.dtype and out.dtype in BLAS_DTYPES):
+        return None
+    if out.ndim == 0 and (x.ndim, y.ndim) != (1, 1):
         return None
     dtype, ranks = np.dtype(out.dtype), (x.ndim, y.ndim)
     perform = perform_function(node.op)
@@ -43,7 +46,8 @@ def dot_call(node: Apply) -> Callable | None:
     def dot(a, b):
         if _plain([a, b], dtype, ranks) and a.shape[-1] == b.shape[0]:
             buf = take_buffer(buffers, 0, a.shape[:-1] + b.shape[1:], dtype)
-            return np.dot(a, b, out=buf)
+            np.dot(a, b, out=buf)  # returns a scalar for vectors, having filled `buf`
+            return buf
         return perform(node, [a, b])[0]
 
     return dot
