@@ -3,8 +3,9 @@ buffers (Gemm / Gemv write into their first input when the op destroys it).
 
 Only numpy's BLAS is called: scipy ships a second OpenBLAS, and two OpenBLAS thread pools
 spinning against each other made a small training step 5x slower on a 2-core machine. Dot is
-numpy's own product into a buffer; Gemm and Gemv call the same library's CBLAS functions
-(codegen/cblas.py), which apply alpha and beta in the product's single pass over z.
+numpy's own product into a buffer; Gemm calls the same library's CBLAS function
+(codegen/cblas.py), which applies alpha and beta in the product's single pass over z. Gemv is
+numpy's product and then ufunc passes over the vector z: cheaper than a ctypes call.
 Inputs of another dtype, rank or layout, and shape errors, go to the op's `perform` (the
 reference, whose errors name the shapes).
 """
@@ -31,10 +32,13 @@ def _plain(values: list, dtype: np.dtype, ranks: tuple[int, ...]) -> bool:
 
 
 def dot_call(node: Apply) -> Callable | None:
-    """np.dot(x, y, out=buffer) for matrices and vectors of one float dtype."""
+    """np.dot(x, y, out=buffer) for matrices and vectors of one float dtype (a 0-d buffer for
+    the inner product of two vectors)."""
     x, y = node.inputs
     out = node.outputs[0]
-    if not (x.dtype == y.dtype == out.dtype and out.dtype in BLAS_DTYPES) or out.ndim == 0:
+    if not (x.dtype == y.dtype == out.dtype and out.dtype in BLAS_DTYPES):
+        return None
+    if out.ndim == 0 and (x.ndim, y.ndim) != (1, 1):
         return None
     dtype, ranks = np.dtype(out.dtype), (x.ndim, y.ndim)
     perform = perform_function(node.op)
@@ -43,7 +47,8 @@ def dot_call(node: Apply) -> Callable | None:
     def dot(a, b):
         if _plain([a, b], dtype, ranks) and a.shape[-1] == b.shape[0]:
             buf = take_buffer(buffers, 0, a.shape[:-1] + b.shape[1:], dtype)
-            return np.dot(a, b, out=buf)
+            np.dot(a, b, out=buf)  # returns a scalar for vectors, having filled `buf`
+            return buf
         return perform(node, [a, b])[0]
 
     return dot
@@ -69,7 +74,9 @@ def _update_call(node: Apply, ranks: tuple[int, ...]) -> Callable | None:
     perform = perform_function(node.op)
     buffers: list = [None, None]
     products: list = [None, None]
-    blas = cblas.gemm_into if ranks[2] == 2 else cblas.gemv_into  # operands checked below
+    # Gemv: numpy's product, then alpha and beta in ufunc passes over the vector z, costs less
+    # than the ctypes call (~3 us, and ~1 us per array address) that would fold them in
+    blas = cblas.gemm_into if ranks[2] == 2 else None  # operands checked below
 
     def call(z, alpha, x, y, beta):
         ok = _plain([z, x, y], dtype, ranks) and x.shape[1] == y.shape[0]
@@ -82,7 +89,7 @@ def _update_call(node: Apply, ranks: tuple[int, ...]) -> Callable | None:
             target = take_buffer(buffers, 0, z.shape, dtype)
             if beta != 0:
                 np.copyto(target, z)
-        if blas(alpha, x, y, beta, target):  # one pass over z, in numpy's BLAS
+        if blas is not None and blas(alpha, x, y, beta, target):  # one pass over z in BLAS
             return target
         product = np.dot(x, y, out=take_buffer(products, 0, z.shape, dtype))
         return _update(target, alpha, product, beta)

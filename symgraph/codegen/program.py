@@ -41,6 +41,7 @@ from symgraph.fgraph import FunctionGraph
 from symgraph.graph import Apply, Constant, Variable
 from symgraph.ops.elemwise import DimShuffle, Elemwise
 from symgraph.ops.reduce import CAReduce
+from symgraph.ops.shape import Shape_i
 
 
 class Emit:
@@ -55,6 +56,7 @@ class Emit:
         # referenced elsewhere (so Function need not copy them)
         self.fresh = False
         self.blas = False  # the step calls BLAS (whose threads spin after each call)
+        self.split: str | None = None  # the global holding the step's one-slice bound
 
     def name(self, prefix: str, value: Any) -> str:
         key = f"{prefix}{len(self.globals)}"
@@ -103,10 +105,16 @@ def _elemwise(node: Apply, kernel, arrays: list[int], ins, outs, emit) -> bool:
     args = [ins[i] for i in arrays]
     fast, general = emit.name("K", EntryOf(step)), emit.name("G", step.general)
     inplace = step.inplace_input
+    split = emit.name("M", 2 * step.parallel_min)  # LLVMProgram raises it with BLAS
+    emit.split = split
     if inplace is not None:  # the output is written into input `inplace`
         target = ins[inplace]
+        call = ", ".join(args + [target])
         emit.lines += [
-            f"if not {fast}({', '.join(args + [target])}):",
+            f"c = {fast}({call})",
+            f"if c == 3 and {target}.size < {split}:",  # big, but one slice all the same
+            f"    c = {fast}({call}, 0, 1)",
+            "if not c:",
             f"    {outs[0]} = {target}",
             "else:",
             f"    {outs[0]} = {general}({', '.join(args)})",
@@ -116,7 +124,7 @@ def _elemwise(node: Apply, kernel, arrays: list[int], ins, outs, emit) -> bool:
     emit.fresh = True
     bufs = emit.name("B", step.buffers)
     if len(outs) == 1:
-        emit.lines += _one_buffer_call(bufs, fast, general, args, outs[0])
+        emit.lines += _one_buffer_call(bufs, fast, general, args, outs[0], split)
     else:
         free = " and ".join(f"getrefcount({bufs}[{k}]) == 2" for k in range(len(outs)))
         call_args = ", ".join(args + [f"{bufs}[{k}]" for k in range(len(outs))])
@@ -130,18 +138,34 @@ def _elemwise(node: Apply, kernel, arrays: list[int], ins, outs, emit) -> bool:
     return True
 
 
-def _one_buffer_call(bufs: str, fast: str, general: str, args: list[str], out: str) -> list[str]:
+def _one_buffer_call(bufs: str, fast: str, general: str, args: list[str], out: str,
+                     split: str | None = None) -> list[str]:
     """The fast path of a one-output kernel step: the current buffer, or its spare when the
     caller still holds the current one (a result kept across calls: the two alternate), and
-    the kernel's entry point; the general path otherwise."""
-    return [
+    the kernel's entry point; the general path otherwise. With `split` (elementwise kernels),
+    work that the entry would split (code 3) but that is under `split` elements runs as one
+    slice here rather than through the general path."""
+    call = ", ".join(args + ["o"])
+    lines = [
         f"o = {bufs}[0]",
         "if getrefcount(o) != 3:",  # held by the list, `o` and the argument: else by a caller
         f"    o = {bufs}[1]",
         "    if getrefcount(o) == 3:",
         f"        {bufs}[1] = {bufs}[0]",
         f"        {bufs}[0] = o",
-        f"if getrefcount(o) == 3 and not {fast}({', '.join(args + ['o'])}):",
+    ]
+    if split is None:
+        lines.append(f"if getrefcount(o) == 3 and not {fast}({call}):")
+    else:
+        lines += [
+            "c = 1",
+            "if getrefcount(o) == 3:",
+            f"    c = {fast}({call})",
+            f"    if c == 3 and o.size < {split}:",
+            f"        c = {fast}({call}, 0, 1)",
+            "if not c:",
+        ]
+    return lines + [
         f"    {out} = o",
         "else:",
         "    o = None",  # so that the general path sees the buffers free
@@ -190,6 +214,15 @@ def _(op: DimShuffle, node, ins, outs, emit) -> bool:
     return True
 
 
+@lower.register
+def _(op: Shape_i, node, ins, outs, emit) -> bool:
+    # every value the driver holds has a .shape (arrays, or numpy scalars of rank 0)
+    size = emit.name("S", functools.partial(np.asarray, dtype=np.int64))
+    emit.lines.append(f"{outs[0]} = {size}({ins[0]}.shape[{op.i}])")
+    emit.uses = list(node.inputs)
+    return True
+
+
 def _blas_lowering() -> None:
     """Register the BLAS steps of codegen/blas_calls.py, if it knows this build's ops."""
     try:
@@ -231,6 +264,7 @@ class LLVMProgram:
         self.kernel_steps: list = []
         fresh: set[Variable] = set()
         calls_blas = False
+        splits: list[str] = []  # globals of the elementwise steps' one-slice bounds
 
         def ref(v: Variable) -> str:
             if v not in names:
@@ -294,9 +328,13 @@ class LLVMProgram:
             calls_blas = calls_blas or emit.blas
             if emit.step is not None:
                 self.kernel_steps.append(emit.step)
+            if emit.split is not None:
+                splits.append(prefix + emit.split)
         if calls_blas:
             for step in self.kernel_steps:
                 step.parallel_min = PARALLEL_MIN_WITH_BLAS
+            for key in splits:
+                namespace[key] = 2 * PARALLEL_MIN_WITH_BLAS
         outputs = ", ".join(ref(v) for v in fg.outputs)
         self.fresh_outputs = [v in fresh for v in fg.outputs]
         inputs = ", ".join(names[v] for v in fg.inputs)

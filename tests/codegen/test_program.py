@@ -218,6 +218,7 @@ def test_blas_steps_match_the_reference(dtype):
         Dot()(x, a),
         blas.Gemm()(z, alpha, x, y, beta),
         blas.Gemv()(b, alpha, x, a, beta),
+        Dot()(b, b),  # vector . vector: a 0-d result
     ]
     rng = np.random.default_rng(0)
     vals = [rng.random(s).astype(dtype) for s in [(3, 5), (3, 4), (4, 5), (4,), (3,)]]
@@ -225,6 +226,7 @@ def test_blas_steps_match_the_reference(dtype):
     ins = [z, x, y, a, b, alpha, beta]
     f, g = sg.function(ins, outs, mode=LL), sg.function(ins, outs, mode=PY)
     for got, want in zip(f(*vals), g(*vals)):
+        assert np.shape(got) == np.shape(want)
         np.testing.assert_allclose(got, want, rtol=1e-5)
     assert f.program.fallback_nodes == 0
     vals[1] = np.asfortranarray(vals[1])  # a layout the BLAS step leaves to perform
@@ -327,3 +329,29 @@ def test_symgraph_num_threads_sizes_the_kernel_thread_pool():
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                              env={"SYMGRAPH_NUM_THREADS": wanted, "PATH": ""}, check=True)
         assert out.stdout.strip() == wanted
+
+
+def test_big_elementwise_steps_of_a_blas_function_run_one_slice_without_the_general_path():
+    from symgraph.codegen.program_steps import PARALLEL_MIN
+
+    a, b = TensorType("float64", (None, None))("a"), TensorType("float64", (None, None))("b")
+    v = vector()
+    f = sg.function([a, b, v], [sg.tensor.dot(a, b), v * 2 + 1], mode=LL)
+    generals = [k for k in f.program.namespace if k.endswith("_G1")]
+    calls = []
+    for key in generals:  # count the calls of each general path
+        general = f.program.namespace[key]
+        f.program.namespace[key] = lambda *args, _g=general: calls.append(1) or _g(*args)
+    big = np.arange(3 * PARALLEL_MIN, dtype="float64")  # the entry asks for threads (code 3)
+    m = np.ones((2, 2))
+    for _ in range(3):
+        np.testing.assert_array_equal(f(m, m, big)[1], big * 2 + 1)
+    assert len(calls) == len(generals)  # first calls only, which size the buffers
+
+
+def test_shape_i_runs_natively():
+    x = TensorType("float32", (None, None))("x")
+    f = sg.function([x], [x.shape[0] * 2, x.shape[1] + 0], mode=Mode(backend="llvm"))
+    assert f.program.fallback_nodes == 0
+    got = f(np.zeros((3, 5), "float32"))
+    assert [int(g) for g in got] == [6, 5] and all(np.asarray(g).dtype == "int64" for g in got)
