@@ -31,6 +31,7 @@ DTYPES = {np.dtype("float32"): ("s", ctypes.c_float), np.dtype("float64"): ("d",
 class Library:
     path: str
     functions: dict  # (kind, dtype) -> ctypes function, kind "gemm" | "gemv"
+    index_bits: int = 64  # the width of the functions' integer arguments
 
 
 def _candidates() -> list[str]:
@@ -92,7 +93,7 @@ def library() -> Library | None:
         for prefix, suffix, index in spellings:
             functions = _bind(lib, prefix, suffix, index)
             if functions is not None and _works(functions):
-                return Library(path, functions)
+                return Library(path, functions, 8 * ctypes.sizeof(index))
     return None
 
 
