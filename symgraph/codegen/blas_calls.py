@@ -88,12 +88,19 @@ def _update_call(node: Apply, kind: str) -> Callable | None:
     # vector z: cheaper than the ctypes call (~3 us, and ~1 us per array address)
     blas = cblas.gemm_into if kind == "gemm" else None  # operands checked below
 
+    inplace = node.op.inplace
+
     def call(z, alpha, x, y, beta):
+        if entry is not None and not inplace and type(z) is np.ndarray:
+            # the entry copies z into the buffer (unless beta is 0), then runs the product
+            target = take_buffer(buffers, 0, z.shape, dtype)
+            if not entry(alpha, x, y, beta, target, z):
+                return target
         ok = _plain([z, x, y], dtype, ranks) and x.shape[1] == y.shape[0]
         if not ok or z.shape != x.shape[:1] + y.shape[1:]:
             return perform(node, [z, alpha, x, y, beta])[0]
         alpha, beta = float(alpha), float(beta)
-        if node.op.inplace and z.flags.writeable:
+        if inplace and z.flags.writeable:
             target = z
         else:
             target = take_buffer(buffers, 0, z.shape, dtype)

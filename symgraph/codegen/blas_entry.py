@@ -11,7 +11,8 @@ arguments plus Python-side checks of dtypes, layouts and overlap. That is the ti
 It reads the ndarray fields itself, checks them, and calls numpy's CBLAS function through a
 pointer taken from the library cblas.py found. It returns
 
-- 0: done (z is empty, or BLAS wrote it);
+- 0: done (z is empty, or BLAS wrote it); called with a sixth argument `source`, z is first
+  overwritten with it (see `copy_source`);
 - 1: not taken, z untouched: an operand is not a plain aligned ndarray of the entry's dtype
   and rank, z is not writeable, the shapes do not fit, a layout is not one BLAS takes (no unit
   stride in the last two dims, a negative or unaligned stride), z's memory overlaps x's or
@@ -253,11 +254,39 @@ class _Entry:
             with otherwise:
                 b.call(fn, args)
 
+    def copy_source(self, args, nargs, types: list, z: dict, beta) -> None:
+        """With a sixth argument `source` (an array of z's dtype and shape, apart from z),
+        z <- source before the product, unless beta is 0: the step of an op that must not
+        overwrite its input z passes its own buffer as z. Checked before anything is written."""
+        from symgraph.codegen.llvm import loop  # the renderer, imported on a cache miss only
+
+        b, ir = self.b, self.ir
+        rank = len(z["dims"])
+        with b.if_then(self.cmp("==", nargs, 6)):
+            src = self.array(self.item(args, 5), types, rank, False, 5)
+            same = [self.cmp("==", d, e) for d, e in zip(src["dims"], z["dims"])]
+            self.require(self.all(*same, self.apart(z, src)), "source_ok")
+            with b.if_then(b.fcmp_unordered("!=", beta, ir.Constant(self.real, 0.0))):
+                ptr = self.real.as_pointer()
+
+                def at(a: dict, index: list):
+                    offset = functools.reduce(
+                        b.add, [b.mul(i, s) for i, s in zip(index, a["strides"])]
+                    )
+                    return b.bitcast(b.gep(a["data"], [offset]), ptr)
+
+                with loop(b, self.c64(0), z["dims"][0], "copy_i") as i:
+                    if rank == 1:
+                        b.store(b.load(at(src, [i])), at(z, [i]))
+                    else:
+                        with loop(b, self.c64(0), z["dims"][1], "copy_j") as j:
+                            b.store(b.load(at(src, [i, j])), at(z, [i, j]))
+
     # the entries
     def render(self) -> None:
         b, ir = self.b, self.ir
         self_, args, nargs = self.fn.args
-        self.require(self.cmp("==", nargs, 5), "nargs_ok")
+        self.require(b.or_(self.cmp("==", nargs, 5), self.cmp("==", nargs, 6)), "nargs_ok")
         items = b.bitcast(b.gep(self_, [self.c64(self.off["tuple_items"])]), self.i8p.as_pointer())
         types = [self.item(items, k) for k in range(4)]  # ndarray, float, float32, float64
         objs = [self.item(args, k) for k in range(5)]
@@ -283,6 +312,7 @@ class _Entry:
                 self.all(okx, oky, okz, self.fits([m, n, k, ldx, ldy, ldz]), self.apart(z, x, y)),
                 "layouts_ok",
             )
+            self.copy_source(args, nargs, types, z, beta)
             # a column-major z: compute z^T = y^T x^T, whose operands swap and flip
             swap = b.icmp_signed("!=", tz, ir.Constant(self.i32, cblas.NO_TRANS))
             flip = ir.Constant(self.i32, cblas.NO_TRANS + cblas.TRANS)
@@ -325,6 +355,7 @@ class _Entry:
                 ),
                 "layouts_ok",
             )
+            self.copy_source(args, nargs, types, z, beta)
             self.call_blas(
                 b.mul(m, k),
                 [

@@ -125,3 +125,33 @@ def test_a_read_only_z_goes_to_a_buffer(path):
     (out,) = program([z, one, np.eye(2), np.full((2, 2), 3.0), one])
     np.testing.assert_array_equal(out, 4.0)
     np.testing.assert_array_equal(z, 1.0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_a_step_that_keeps_z_leaves_it_untouched(dtype, path):
+    rng = np.random.default_rng(4)
+    gemm = _program(Gemm(inplace=False), dtype, (2, 2, 2))
+    gemv = _program(Gemv(inplace=False), dtype, (1, 2, 1))
+    x, y = rng.standard_normal((4, 5)).astype(dtype), rng.standard_normal((5, 3)).astype(dtype)
+    alpha, beta = np.asarray(2.0, dtype), np.asarray(-0.5, dtype)
+    for name, z in _layouts(rng.standard_normal((4, 3)).astype(dtype)).items():
+        before = z.copy()
+        for _ in range(2):  # the second call reuses the step's buffer
+            (out,) = gemm([z, alpha, x, y, beta])
+            np.testing.assert_allclose(
+                out, -0.5 * before + 2.0 * (x @ y), rtol=_tol(dtype), atol=_tol(dtype), err_msg=name
+            )
+            (out,) = gemv([z[:, 0], alpha, x, y[:, 0], beta])
+            np.testing.assert_allclose(
+                out,
+                -0.5 * before[:, 0] + 2.0 * (x @ y[:, 0]),
+                rtol=_tol(dtype),
+                atol=_tol(dtype),
+                err_msg=name,
+            )
+        np.testing.assert_array_equal(z, before, err_msg=name)
+    nan = np.full((4, 3), np.nan, dtype)
+    (out,) = gemm([nan, alpha, x, y, np.asarray(0.0, dtype)])
+    np.testing.assert_allclose(out, 2.0 * (x @ y), rtol=_tol(dtype), atol=_tol(dtype))
+    with pytest.raises(ValueError):
+        gemm([z[:3], alpha, x, y, beta])

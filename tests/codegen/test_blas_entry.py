@@ -202,3 +202,48 @@ def test_the_type_is_checked_before_reading_any_other_field():
         assert _gemm("float64")(*args) == 1, position
         del obj, args  # the region stays mapped: the object's refcount never reaches zero
     assert _gemm("float64")(*ok) == 0
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_a_source_is_copied_into_z_first(dtype):
+    rng = np.random.default_rng(3)
+    a, b = rng.standard_normal((4, 5)).astype(dtype), rng.standard_normal((5, 3)).astype(dtype)
+    vec = rng.standard_normal(5).astype(dtype)
+    for name, src in _layouts(4, 3, dtype, rng).items():
+        before = src.copy()
+        out = np.full((4, 3), np.nan, dtype)
+        assert _gemm(dtype)(2.0, a, b, 0.5, out, src) == 0, name
+        np.testing.assert_allclose(
+            out, 0.5 * before + 2.0 * (a @ b), rtol=_tol(dtype), atol=_tol(dtype), err_msg=name
+        )
+        np.testing.assert_array_equal(src, before)  # the source is only read
+        y = np.full(4, np.nan, dtype)
+        assert _gemv(dtype)(2.0, a, vec, 0.5, y, src[:, 1]) == 0, name
+        np.testing.assert_allclose(
+            y,
+            0.5 * before[:, 1] + 2.0 * (a @ vec),
+            rtol=_tol(dtype),
+            atol=_tol(dtype),
+            err_msg=name,
+        )
+    out = np.empty((4, 3), dtype)
+    assert _gemm(dtype)(1.0, a, b, 0.0, out, np.full((4, 3), np.nan, dtype)) == 0  # not read
+    np.testing.assert_allclose(out, a @ b, rtol=_tol(dtype), atol=_tol(dtype))
+
+
+def test_a_source_that_does_not_fit_is_refused_before_any_write():
+    a, b = np.ones((4, 5)), np.ones((5, 3))
+    out = np.zeros((4, 3))
+    big = np.ones((4, 6))
+    for why, src in [
+        ("shape", np.ones((3, 3))),
+        ("dtype", np.ones((4, 3), "float32")),
+        ("rank", np.ones(3)),
+        ("a list", [[1.0] * 3] * 4),
+        ("overlaps z", out),
+        ("overlaps z partly", big[:, 1:4]),
+    ]:
+        z = big[:, :3] if why == "overlaps z partly" else out
+        before = z.copy()
+        assert _gemm("float64")(1.0, a, b, 1.0, z, src) == 1, why
+        np.testing.assert_array_equal(z, before, err_msg=why)
