@@ -40,7 +40,6 @@ from symgraph.codegen.llvm_abi import (
     ALIGNED,
     METH_FASTCALL,
     WRITEABLE,
-    ABIError,
     _MethodDef,
     _new_cfunction,
     abi,
@@ -52,6 +51,7 @@ KINDS = (("gemm", "float32"), ("gemm", "float64"), ("gemv", "float32"), ("gemv",
 GIL_RELEASE_WORK = 1 << 18
 FLOAT_VALUE = 16  # offset of a Python float's double (PyObject_HEAD, then ob_fval)
 _LOCK = threading.Lock()
+_BUILT: list = []  # [the entries or None], once built
 
 
 def _name(kind: str, dtype: str) -> str:
@@ -417,10 +417,17 @@ def _float_layout_ok() -> bool:
     return ctypes.c_double.from_address(id(float("1.5")) + FLOAT_VALUE).value == 1.5
 
 
-@functools.cache
 def entries() -> dict[tuple[str, str], Callable] | None:
     """The entries by (kind, dtype), or None when they cannot be built here (no CBLAS found,
-    an unknown object layout, no LLVM): callers then keep the ctypes path."""
+    an unknown object layout, no LLVM): callers then keep the ctypes path. Built once per
+    process (under a lock: loading the object twice would define its symbols twice)."""
+    with _LOCK:
+        if not _BUILT:
+            _BUILT.append(_build())
+        return _BUILT[0]
+
+
+def _build() -> dict[tuple[str, str], Callable] | None:
     lib = cblas.library()
     if lib is None:
         return None
@@ -431,13 +438,12 @@ def entries() -> dict[tuple[str, str], Callable] | None:
         abi()
         if not _float_layout_ok():
             return None
-        with _LOCK:
-            key, cache = _key(lib.index_bits), DiskCache()
-            obj = cache.get_bytes(key)
-            if obj is None:
-                obj = llvm_jit.emit_object(render(lib.index_bits))
-                cache.put_bytes(key, obj, {"what": "blas entries"})
-            module = llvm_jit.load_object(obj)
+        key, cache = _key(lib.index_bits), DiskCache()
+        obj = cache.get_bytes(key)
+        if obj is None:
+            obj = llvm_jit.emit_object(render(lib.index_bits))
+            cache.put_bytes(key, obj, {"what": "blas entries"})
+        module = llvm_jit.load_object(obj)
         found = {}
         items = (np.ndarray, float, np.dtype("float32"), np.dtype("float64"))
         for kind, dtype in KINDS:
@@ -451,7 +457,7 @@ def entries() -> dict[tuple[str, str], Callable] | None:
             method = _MethodDef(name.encode(), module.address(f"{name}_call"), METH_FASTCALL, None)
             self = (*items, method)  # the function keeps its method table alive through self
             found[kind, dtype] = _new_cfunction(ctypes.addressof(method), self, None)
-    except (ABIError, OSError, RuntimeError, KeyError):
+    except Exception:  # noqa: BLE001 (any failure here leaves the ctypes path, never a wrong result)
         return None
     return found if _works(found) else None
 

@@ -247,3 +247,30 @@ def test_a_source_that_does_not_fit_is_refused_before_any_write():
         before = z.copy()
         assert _gemm("float64")(1.0, a, b, 1.0, z, src) == 1, why
         np.testing.assert_array_equal(z, before, err_msg=why)
+
+
+def test_the_entries_are_built_wherever_numpy_has_a_cblas():
+    from symgraph.codegen import cblas
+
+    assert (ENTRIES is None) == (cblas.library() is None)
+
+
+def test_large_products_release_the_gil_and_run_on_threads():
+    import threading
+
+    rng = np.random.default_rng(5)
+    a, b = rng.standard_normal((96, 128)), rng.standard_normal((128, 96))  # above the threshold
+    assert a.shape[0] * a.shape[1] * b.shape[1] >= blas_entry.GIL_RELEASE_WORK
+    outs = [np.zeros((96, 96)) for _ in range(4)]
+    codes = []
+    threads = [
+        threading.Thread(target=lambda o=o: codes.append(_gemm("float64")(1.0, a, b, 0.0, o)))
+        for o in outs
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert codes == [0] * 4
+    for o in outs:
+        np.testing.assert_allclose(o, a @ b, rtol=1e-12, atol=1e-12)
