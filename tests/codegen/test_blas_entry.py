@@ -274,3 +274,38 @@ def test_large_products_release_the_gil_and_run_on_threads():
     assert codes == [0] * 4
     for o in outs:
         np.testing.assert_allclose(o, a @ b, rtol=1e-12, atol=1e-12)
+
+
+def test_the_ir_for_a_32_bit_cblas_compiles():
+    from symgraph.codegen import llvm_jit
+
+    assert llvm_jit.emit_object(blas_entry.render(32))
+
+
+def test_a_second_process_loads_the_entries_from_the_disk_cache(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import symgraph as sg
+
+    script = (
+        "import sys, numpy as np, symgraph as sg, symgraph.tensor as T\n"
+        "z, x, y = T.dmatrix('z'), T.dmatrix('x'), T.dmatrix('y')\n"
+        "f = sg.function([z, x, y], T.exp(z) + T.dot(x, y))\n"
+        "assert 'Gemm' in f.program.source and '_E' in f.program.source\n"
+        "assert np.allclose(f(np.ones((2, 2)), np.eye(2), np.eye(2)), np.e + np.eye(2))\n"
+        "print(sorted(m for m in sys.modules if m.startswith('symgraph.codegen.llvm')))\n"
+    )
+    root = Path(sg.__file__).parent.parent
+    env = dict(os.environ, PYTHONPATH=str(root), SYMGRAPH_FLAGS=f"compiledir={tmp_path}")
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
+        )
+        for _ in range(2)
+    ]
+    assert all(r.returncode == 0 for r in runs), [r.stderr for r in runs]
+    assert "symgraph.codegen.llvm'" in runs[0].stdout  # the first process rendered (kernels too)
+    assert "symgraph.codegen.llvm'" not in runs[1].stdout, runs[1].stdout
