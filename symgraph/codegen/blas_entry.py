@@ -3,7 +3,8 @@
 A Gemm through ctypes (codegen/cblas.py) costs ~8 us before any arithmetic: fourteen converted
 arguments plus Python-side checks of dtypes, layouts and overlap. That is the time of a
 32x64x64 product, and a training step makes hundreds of small ones. As the kernels do
-(llvm_entry.py), each function here is a JIT-compiled METH_FASTCALL builtin (~0.2 us a call, checks included)::
+(llvm_entry.py), each function here is a JIT-compiled METH_FASTCALL builtin (~0.2 us a call,
+checks included)::
 
     sgemm(alpha, x, y, beta, z)   # z <- alpha * x @ y + beta * z (matrices, float32)
     dgemv(alpha, A, x, beta, y)   # y <- alpha * A @ x + beta * y (A a matrix, float64)
