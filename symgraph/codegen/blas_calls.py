@@ -3,9 +3,11 @@ buffers (Gemm / Gemv write into their first input when the op destroys it).
 
 Only numpy's BLAS is called: scipy ships a second OpenBLAS, and two OpenBLAS thread pools
 spinning against each other made a small training step 5x slower on a 2-core machine. Dot is
-numpy's own product into a buffer; Gemm calls the same library's CBLAS function
-(codegen/cblas.py), which applies alpha and beta in the product's single pass over z. Gemv is
-numpy's product and then ufunc passes over the vector z: cheaper than a ctypes call.
+numpy's own product into a buffer. Gemm and Gemv call the same library's CBLAS function, which
+applies alpha and beta in the product's single pass over z, through a native entry
+(codegen/blas_entry.py: ~0.15 us a call, checks included); an in-place step calls that entry
+from the driver's own line. Where the entry cannot be built, Gemm takes the ctypes call
+(codegen/cblas.py, ~8 us) and Gemv numpy's product then ufunc passes over the vector z.
 Inputs of another dtype, rank or layout, and shape errors, go to the op's `perform` (the
 reference, whose errors name the shapes).
 """
@@ -16,7 +18,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from symgraph.codegen import cblas
+from symgraph.codegen import blas_entry, cblas
 from symgraph.codegen.program_steps import take_buffer
 from symgraph.codegen.python import perform_function
 from symgraph.graph import Apply
@@ -66,30 +68,47 @@ def _update(target: np.ndarray, alpha: float, product: np.ndarray, beta: float) 
     return np.add(target, product, out=target)
 
 
-def _update_call(node: Apply, ranks: tuple[int, ...]) -> Callable | None:
+def _entry(kind: str, dtype: np.dtype) -> Callable | None:
+    """The native entry `call(alpha, x, y, beta, z) -> 0 | 1` of this Gemm / Gemv, if built."""
+    found = blas_entry.entries()
+    return None if found is None else found[kind, dtype.name]
+
+
+def _update_call(node: Apply, kind: str) -> Callable | None:
     """Gemm (z, alpha, x, y, beta: matrices) or Gemv (z, alpha, A, x, beta: A a matrix)."""
     dtype = np.dtype(node.outputs[0].dtype)
     if dtype.name not in BLAS_DTYPES:
         return None
+    ranks = (2, 2, 2) if kind == "gemm" else (1, 2, 1)
     perform = perform_function(node.op)
     buffers: list = [None, None]
     products: list = [None, None]
-    # Gemv: numpy's product, then alpha and beta in ufunc passes over the vector z, costs less
-    # than the ctypes call (~3 us, and ~1 us per array address) that would fold them in
-    blas = cblas.gemm_into if ranks[2] == 2 else None  # operands checked below
+    entry = _entry(kind, dtype)
+    # Without the entry, Gemv is numpy's product, then alpha and beta in ufunc passes over the
+    # vector z: cheaper than the ctypes call (~3 us, and ~1 us per array address)
+    blas = cblas.gemm_into if kind == "gemm" else None  # operands checked below
+
+    inplace = node.op.inplace
 
     def call(z, alpha, x, y, beta):
+        if entry is not None and not inplace and type(z) is np.ndarray:
+            # the entry copies z into the buffer (unless beta is 0), then runs the product
+            target = take_buffer(buffers, 0, z.shape, dtype)
+            if not entry(alpha, x, y, beta, target, z):
+                return target
         ok = _plain([z, x, y], dtype, ranks) and x.shape[1] == y.shape[0]
         if not ok or z.shape != x.shape[:1] + y.shape[1:]:
             return perform(node, [z, alpha, x, y, beta])[0]
         alpha, beta = float(alpha), float(beta)
-        if node.op.inplace and z.flags.writeable:
+        if inplace and z.flags.writeable:
             target = z
         else:
             target = take_buffer(buffers, 0, z.shape, dtype)
             if beta != 0:
                 np.copyto(target, z)
-        if blas is not None and blas(alpha, x, y, beta, target):  # one pass over z in BLAS
+        if entry is not None and not entry(alpha, x, y, beta, target):  # one pass over z
+            return target
+        if blas is not None and blas(alpha, x, y, beta, target):
             return target
         product = np.dot(x, y, out=take_buffer(products, 0, z.shape, dtype))
         return _update(target, alpha, product, beta)
@@ -99,12 +118,12 @@ def _update_call(node: Apply, ranks: tuple[int, ...]) -> Callable | None:
 
 def gemm_call(node: Apply) -> Callable | None:
     """z <- beta * z + alpha * x @ y."""
-    return _update_call(node, (2, 2, 2))
+    return _update_call(node, "gemm")
 
 
 def gemv_call(node: Apply) -> Callable | None:
     """z <- beta * z + alpha * A @ x."""
-    return _update_call(node, (1, 2, 1))
+    return _update_call(node, "gemv")
 
 
 def register(lower, emit_class) -> None:
@@ -123,9 +142,26 @@ def _lowering(make: Callable[[Apply], Callable | None]):
         call = make(node)
         if call is None:
             return False
-        # a buffer of its own, or perform's, unless the op overwrites its input
-        return emit.python_call(
-            call, node, ins, outs, fresh=not getattr(op, "inplace", False), blas=True
-        )
+        inplace = getattr(op, "inplace", False)
+        entry = _entry(op.NAME, np.dtype(node.outputs[0].dtype)) if inplace else None
+        if entry is None:
+            # a buffer of its own, or perform's, unless the op overwrites its input
+            return emit.python_call(call, node, ins, outs, fresh=not inplace, blas=True)
+        # An in-place Gemm / Gemv: the driver calls the native entry itself, and the general
+        # path only when the entry does not take the operands (it then leaves z untouched).
+        fn, native, apply = emit.name("X", call), emit.name("E", entry), emit.name("N", node)
+        emit.blas = True
+        z, alpha, x, y, beta = ins
+        args = ", ".join(ins)
+        emit.lines += [
+            "try:",
+            f"    if {native}({alpha}, {x}, {y}, {beta}, {z}):",
+            f"        {outs[0]} = {fn}({args})",
+            "    else:",
+            f"        {outs[0]} = {z}",
+            "except Exception as exc:",
+            f"    raise node_error({apply}, exc, [{args}]) from exc",
+        ]
+        return True
 
     return lowering

@@ -8,7 +8,9 @@ numpy's wheels bundle OpenBLAS with 64-bit integers and prefixed CBLAS names
 (not scipy's, which is a second OpenBLAS) keeps one BLAS thread pool in the process: two pools
 spinning after each other's calls slow both down (FACTS.md).
 
-A ctypes call costs a few microseconds, nothing next to a product worth calling BLAS for.
+A ctypes call costs ~8 us with the checks here, as much as a 32x64x64 product: the driver's
+Gemm / Gemv steps call these functions through a native entry instead (blas_entry.py, which
+takes their addresses from `library`), and this path only where that entry cannot be built.
 ``gemm`` / ``gemv`` return False when an operand's layout is not one BLAS takes (no unit
 stride, negative or unaligned strides), so the caller keeps numpy's path for those.
 """
@@ -31,6 +33,7 @@ DTYPES = {np.dtype("float32"): ("s", ctypes.c_float), np.dtype("float64"): ("d",
 class Library:
     path: str
     functions: dict  # (kind, dtype) -> ctypes function, kind "gemm" | "gemv"
+    index_bits: int = 64  # the width of the functions' integer arguments
 
 
 def _candidates() -> list[str]:
@@ -92,7 +95,7 @@ def library() -> Library | None:
         for prefix, suffix, index in spellings:
             functions = _bind(lib, prefix, suffix, index)
             if functions is not None and _works(functions):
-                return Library(path, functions)
+                return Library(path, functions, 8 * ctypes.sizeof(index))
     return None
 
 

@@ -1,0 +1,157 @@
+"""codegen/blas_calls.py: in-place Gemm / Gemv steps of the driver, through the native entry
+and through its fallbacks, against the numpy formula."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from symgraph.codegen import blas_entry
+from symgraph.codegen.program import LLVMProgram
+from symgraph.fgraph import FunctionGraph
+from symgraph.ops.gemm import Gemm, Gemv
+from symgraph.types import TensorType
+
+DTYPES = ["float32", "float64"]
+
+
+def _program(op, dtype, ranks) -> LLVMProgram:
+    """A program of one in-place step writing into its input z."""
+    z, x, y = (TensorType(dtype, (None,) * r)(n) for n, r in zip("zxy", ranks))
+    alpha, beta = (TensorType(dtype, ())(n) for n in ("alpha", "beta"))
+    node = op.make_node(z, alpha, x, y, beta)
+    return LLVMProgram(FunctionGraph([z, alpha, x, y, beta], node.outputs, clone=False))
+
+
+def _layouts(a: np.ndarray) -> dict:
+    padded = np.zeros((a.shape[0], a.shape[1] + 2), a.dtype)
+    padded[:, : a.shape[1]] = a
+    spread = np.zeros((a.shape[0], 2 * a.shape[1]), a.dtype)
+    spread[:, ::2] = a
+    return {
+        "c": a.copy(),
+        "f": np.asfortranarray(a),
+        "t": np.ascontiguousarray(a.T).T,
+        "rows": padded[:, : a.shape[1]],
+        "strided (fallback)": spread[:, ::2],
+    }
+
+
+def _tol(dtype) -> float:
+    return 1e-5 if dtype == "float32" else 1e-12
+
+
+@pytest.fixture(params=["entry", "ctypes"])
+def path(request, monkeypatch):
+    """Each test runs with the native entry, and with the entry unavailable."""
+    if request.param == "ctypes":
+        monkeypatch.setattr(blas_entry, "entries", lambda: None)
+    elif blas_entry.entries() is None:
+        pytest.skip("no native BLAS entry here")
+    return request.param
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_inplace_gemm_matches_numpy_for_every_layout(dtype, path):
+    program = _program(Gemm(inplace=True), dtype, (2, 2, 2))
+    assert ("_E" in program.source) == (path == "entry")  # the driver calls the entry itself
+    rng = np.random.default_rng(0)
+    x0, y0 = rng.standard_normal((4, 5)).astype(dtype), rng.standard_normal((5, 3)).astype(dtype)
+    z0 = rng.standard_normal((4, 3)).astype(dtype)
+    alpha, beta = np.asarray(-0.5, dtype), np.asarray(0.75, dtype)
+    for (lx, x), (ly, y), (lz, z) in zip(
+        *[_layouts(v).items() for v in (x0, y0)], list(_layouts(z0).items())[::-1]
+    ):
+        want = 0.75 * z.astype("float64") - 0.5 * (x.astype("float64") @ y)
+        (out,) = program([z, alpha, x, y, beta])
+        np.testing.assert_allclose(
+            out, want, rtol=_tol(dtype), atol=_tol(dtype), err_msg=f"{lx} {ly} {lz}"
+        )
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_inplace_gemv_matches_numpy(dtype, path):
+    program = _program(Gemv(inplace=True), dtype, (1, 2, 1))
+    rng = np.random.default_rng(1)
+    a0 = rng.standard_normal((4, 6)).astype(dtype)
+    for name, a in _layouts(a0).items():
+        x = rng.standard_normal(12).astype(dtype)[::2]
+        z = rng.standard_normal(4).astype(dtype)
+        want = 2.0 * z.astype("float64") + 1.5 * (a.astype("float64") @ x)
+        (out,) = program([z, np.asarray(1.5, dtype), a, x, np.asarray(2.0, dtype)])
+        np.testing.assert_allclose(out, want, rtol=_tol(dtype), atol=_tol(dtype), err_msg=name)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_beta_zero_ignores_nan_in_z(dtype, path):
+    for op, ranks, x, y, z in [
+        (Gemm(inplace=True), (2, 2, 2), np.ones((3, 2)), np.ones((2, 4)), np.empty((3, 4))),
+        (Gemv(inplace=True), (1, 2, 1), np.ones((3, 2)), np.ones(2), np.empty(3)),
+    ]:
+        z = np.full(z.shape, np.nan, dtype)
+        zero, two = np.asarray(0.0, dtype), np.asarray(2.0, dtype)
+        (out,) = _program(op, dtype, ranks)([z, two, x.astype(dtype), y.astype(dtype), zero])
+        np.testing.assert_array_equal(out, 4.0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_z_overlapping_x_gives_the_reference_result(dtype, path):
+    program = _program(Gemm(inplace=True), dtype, (2, 2, 2))
+    rng = np.random.default_rng(2)
+    z = rng.standard_normal((3, 3)).astype(dtype)
+    y = rng.standard_normal((3, 3)).astype(dtype)
+    want = 0.5 * z.astype("float64") + 2.0 * (z.astype("float64") @ y)
+    one_half, two = np.asarray(0.5, dtype), np.asarray(2.0, dtype)
+    (out,) = program([z, two, z, y, one_half])  # x is z itself
+    np.testing.assert_allclose(out, want, rtol=_tol(dtype), atol=_tol(dtype))
+
+
+def test_other_dtypes_and_shapes_get_the_reference_error(path):
+    program = _program(Gemm(inplace=True), "float64", (2, 2, 2))
+    one = np.asarray(1.0)
+    with pytest.raises(ValueError):
+        program([np.ones((2, 2)), one, np.ones((2, 3)), np.ones((2, 2)), one])
+    # float32 operands in a float64 step: not the entry's dtype, so the general path
+    z = np.ones((2, 2))
+    (out,) = program([z, one, np.ones((2, 2), "float32"), np.ones((2, 2)), one])
+    np.testing.assert_array_equal(out, 3.0)
+
+
+def test_a_read_only_z_goes_to_a_buffer(path):
+    program = _program(Gemm(inplace=True), "float64", (2, 2, 2))
+    z = np.ones((2, 2))
+    z.flags.writeable = False
+    one = np.asarray(1.0)
+    (out,) = program([z, one, np.eye(2), np.full((2, 2), 3.0), one])
+    np.testing.assert_array_equal(out, 4.0)
+    np.testing.assert_array_equal(z, 1.0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_a_step_that_keeps_z_leaves_it_untouched(dtype, path):
+    rng = np.random.default_rng(4)
+    gemm = _program(Gemm(inplace=False), dtype, (2, 2, 2))
+    gemv = _program(Gemv(inplace=False), dtype, (1, 2, 1))
+    x, y = rng.standard_normal((4, 5)).astype(dtype), rng.standard_normal((5, 3)).astype(dtype)
+    alpha, beta = np.asarray(2.0, dtype), np.asarray(-0.5, dtype)
+    for name, z in _layouts(rng.standard_normal((4, 3)).astype(dtype)).items():
+        before = z.copy()
+        for _ in range(2):  # the second call reuses the step's buffer
+            (out,) = gemm([z, alpha, x, y, beta])
+            np.testing.assert_allclose(
+                out, -0.5 * before + 2.0 * (x @ y), rtol=_tol(dtype), atol=_tol(dtype), err_msg=name
+            )
+            (out,) = gemv([z[:, 0], alpha, x, y[:, 0], beta])
+            np.testing.assert_allclose(
+                out,
+                -0.5 * before[:, 0] + 2.0 * (x @ y[:, 0]),
+                rtol=_tol(dtype),
+                atol=_tol(dtype),
+                err_msg=name,
+            )
+        np.testing.assert_array_equal(z, before, err_msg=name)
+    nan = np.full((4, 3), np.nan, dtype)
+    (out,) = gemm([nan, alpha, x, y, np.asarray(0.0, dtype)])
+    np.testing.assert_allclose(out, 2.0 * (x @ y), rtol=_tol(dtype), atol=_tol(dtype))
+    with pytest.raises(ValueError):
+        gemm([z[:3], alpha, x, y, beta])
