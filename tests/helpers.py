@@ -160,3 +160,42 @@ def check_infer_shape(sym: Sequence, outs: Sequence, values: Sequence) -> None:
 
 def _eval_int(s, sym, values) -> int:
     return int(sg.function(list(sym), s, on_unused_input="ignore")(*values))
+
+
+def object_at_end_of_a_page(kind: type = float):
+    """(obj, region): an object of type `kind` that is only a 16-byte header, ending where an
+    unreadable page begins, so that reading any field past the header faults; keep `region`
+    alive while `obj` is used."""
+    import ctypes
+    import mmap
+
+    page = mmap.PAGESIZE
+    region = mmap.mmap(-1, 2 * page, prot=mmap.PROT_READ | mmap.PROT_WRITE)
+    base = ctypes.addressof(ctypes.c_char.from_buffer(region))
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    assert libc.mprotect(base + page, page, 0) == 0, ctypes.get_errno()
+    header = base + page - 16
+    ctypes.c_int64.from_address(header).value = 1 << 40  # never deallocated
+    ctypes.c_int64.from_address(header + 8).value = id(kind)
+    return ctypes.cast(header, ctypes.py_object).value, region
+
+
+def run_in_new_processes(script: str, compiledir, times: int = 2) -> list[str]:
+    """The standard output of `script` run in `times` fresh Python processes, one after the
+    other, sharing the compiled-code cache `compiledir` (each must succeed)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(sg.__file__).parent.parent
+    env = dict(os.environ, PYTHONPATH=str(root), SYMGRAPH_FLAGS=f"compiledir={compiledir}")
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
+        )
+        for _ in range(times)
+    ]
+    assert all(r.returncode == 0 for r in runs), [r.stderr for r in runs]
+    return [r.stdout for r in runs]

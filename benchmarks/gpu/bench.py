@@ -242,29 +242,14 @@ def convnet_function(batch: int):
     """(the SGD-momentum step of benchmarks/impl/convnet_step.py on the cuda backend, x, y,
     compile seconds): its graph, parameters and minibatch (the first `batch` images)."""
     import symgraph as sg
-    import symgraph.tensor as T
     from symgraph.compile.mode import Mode
-    from symgraph.tensor.signal.pool import pool_2d
 
     cs = _convnet_step_module()
     xv, yv = cs._batch()
-    xv, yv = xv[:batch], yv[:batch]
-    params = [sg.shared(p, name=f"p{i}") for i, p in enumerate(cs._params())]
-    velocities = [sg.shared(np.zeros_like(p.get_value())) for p in params]
-    x, y = T.tensor4("x", dtype="float32"), T.ivector("y")
-    w1, b1, w2, b2, w3, b3 = params
-
-    def layer(a, w, b):
-        c = T.nnet.conv2d(a, w, border_mode="valid") + b.dimshuffle("x", 0, "x", "x")
-        return pool_2d(T.nnet.relu(c), ws=(2, 2), ignore_border=True)
-
-    a2 = layer(layer(x, w1, b1), w2, b2)
-    cost = T.mean(T.nnet.categorical_crossentropy(T.nnet.softmax(T.dot(a2.flatten(2), w3) + b3),
-                                                  y))
-    updates = cs._theano_style_updates(params, velocities, sg.grad(cost, params))
+    x, y, cost, updates = cs.symgraph_graph()
     t0 = time.perf_counter()
     f = sg.function([x, y], cost, updates=updates, mode=Mode(backend="cuda"), name="convnet_step")
-    return f, xv, yv, time.perf_counter() - t0
+    return f, xv[:batch], yv[:batch], time.perf_counter() - t0
 
 
 def convnet(steps: int, batch: int, warmup: int = 4) -> dict:
@@ -314,6 +299,24 @@ def _fmt(v, unit: str = "", digits: int = 3) -> str:
     return "-" if v is None else f"{v:.{digits}g}{unit}"
 
 
+def _model_rows(name: str, title: str, sg_result: dict, torch_result: dict) -> list[tuple]:
+    """The report rows of one training step: time against PyTorch eager, copies per step
+    and the first losses of both."""
+    if "ms" not in sg_result:
+        return [(f"{name} step", "failed", "", sg_result.get("error", "not run")[:200])]
+    r, t = sg_result, torch_result
+    cudnn = " (cuDNN)" if t.get("cudnn") else ""
+    return [
+        (title, f"{r['ms']:.3f} ms/step", f"torch eager {_fmt(t.get('ms'), ' ms/step')}{cudnn}",
+         f"{r['ms'] / t['ms']:.2f}x torch's time" if "ms" in t else ""),
+        (f"{name}: parameter copies host<->device per step", f"{r['param_copies_per_step']:g}",
+         "", f"all copies/step: {r['copies_per_step']}; GPU steps {r['kernels']}"
+             f"/{r['steps_total']}; host ops: {r['host_nodes'] or 'none'}"),
+        (f"{name} first losses (symgraph / torch)", " ".join(f"{v:.4f}" for v in r["losses"][:3]),
+         " ".join(f"{v:.4f}" for v in t.get("losses", [])[:3]), ""),
+    ]
+
+
 def report(out: Path) -> str:
     results = json.loads((out / "bench.json").read_text()) if (out / "bench.json").exists() else {}
     phases = []
@@ -333,19 +336,7 @@ def report(out: Path) -> str:
                      f"{ew['max_abs_err']:.1e}; copies/call {ew['copies_per_call']:.0f}"))
     else:
         rows.append(("elementwise 100M f32", "failed", "", ew.get("error", "not run")[:200]))
-    if "ms" in ml:
-        ratio = f"{ml['ms'] / tm['ms']:.2f}x torch's time" if "ms" in tm else ""
-        rows.append(("MLP 784-512-512-10 step, batch 128", f"{ml['ms']:.3f} ms/step",
-                     f"torch eager {_fmt(tm.get('ms'), ' ms/step')}", ratio))
-        rows.append(("MLP: parameter copies host<->device per step",
-                     f"{ml['param_copies_per_step']:g}", "",
-                     f"all copies/step: {ml['copies_per_step']}; GPU steps {ml['kernels']}"
-                     f"/{ml['steps_total']}; host ops: {ml['host_nodes'] or 'none'}"))
-        rows.append(("MLP first losses (symgraph / torch)",
-                     " ".join(f"{v:.4f}" for v in ml["losses"][:3]),
-                     " ".join(f"{v:.4f}" for v in tm.get("losses", [])[:3]), ""))
-    else:
-        rows.append(("MLP step", "failed", "", ml.get("error", "not run")[:200]))
+    rows += _model_rows("MLP", "MLP 784-512-512-10 step, batch 128", ml, tm)
     host = {}
     if (out / "host_overhead.json").exists():
         host = json.loads((out / "host_overhead.json").read_text())
@@ -358,21 +349,8 @@ def report(out: Path) -> str:
                      f"{host.get('synchronize_per_step', 0):g} waits, "
                      f"{host['python_calls_per_step']:.0f} Python calls"))
     cn, tc = results.get("convnet", {}), results.get("torch_convnet", {})
-    if "ms" in cn:
-        ratio = f"{cn['ms'] / tc['ms']:.2f}x torch's time" if "ms" in tc else ""
-        rows.append((f"convnet step (benchmarks/impl/convnet_step.py), batch {cn['batch']}",
-                     f"{cn['ms']:.3f} ms/step",
-                     f"torch eager {_fmt(tc.get('ms'), ' ms/step')}"
-                     f"{' (cuDNN)' if tc.get('cudnn') else ''}", ratio))
-        rows.append(("convnet: parameter copies host<->device per step",
-                     f"{cn['param_copies_per_step']:g}", "",
-                     f"all copies/step: {cn['copies_per_step']}; GPU steps {cn['kernels']}"
-                     f"/{cn['steps_total']}; host ops: {cn['host_nodes'] or 'none'}"))
-        rows.append(("convnet first losses (symgraph / torch)",
-                     " ".join(f"{v:.4f}" for v in cn["losses"][:3]),
-                     " ".join(f"{v:.4f}" for v in tc.get("losses", [])[:3]), ""))
-    else:
-        rows.append(("convnet step", "failed", "", cn.get("error", "not run")[:200]))
+    rows += _model_rows("convnet", "convnet step (benchmarks/impl/convnet_step.py), batch "
+                        f"{cn.get('batch')}", cn, tc)
     for name, status, seconds, detail in phases:
         if name.startswith("bench_") and status == "ok":
             detail = ""  # its numbers are the rows above

@@ -204,27 +204,35 @@ def pytensor_cvm(repeat):
     raise NotImplementedError("no conv2d")
 
 
-def symgraph(repeat):
+def symgraph_graph():
+    """(x, y, cost, updates) of the Theano-spelled training step on new shared parameters
+    (also what benchmarks/gpu/bench.py compiles for the GPU)."""
     import symgraph as sg
     import symgraph.tensor as T
     from symgraph.tensor.signal.pool import pool_2d
 
+    params = [sg.shared(p, name=f"p{i}") for i, p in enumerate(_params())]
+    velocities = [sg.shared(np.zeros_like(p.get_value())) for p in params]
+    x, y = T.tensor4("x", dtype="float32"), T.ivector("y")
+    w1, b1, w2, b2, w3, b3 = params
+
+    def layer(a, w, b):
+        c = T.nnet.conv2d(a, w, border_mode="valid") + b.dimshuffle("x", 0, "x", "x")
+        return pool_2d(T.nnet.relu(c), ws=(2, 2), ignore_border=True)
+
+    a2 = layer(layer(x, w1, b1), w2, b2)
+    p_y = T.nnet.softmax(T.dot(a2.flatten(2), w3) + b3)
+    cost = T.mean(T.nnet.categorical_crossentropy(p_y, y))
+    return x, y, cost, _theano_style_updates(params, velocities, sg.grad(cost, params))
+
+
+def symgraph(repeat):
+    import symgraph as sg
+
     xv, yv = _batch()
 
     def build():
-        params = [sg.shared(p, name=f"p{i}") for i, p in enumerate(_params())]
-        velocities = [sg.shared(np.zeros_like(p.get_value())) for p in params]
-        x, y = T.tensor4("x", dtype="float32"), T.ivector("y")
-        w1, b1, w2, b2, w3, b3 = params
-
-        def layer(a, w, b):
-            c = T.nnet.conv2d(a, w, border_mode="valid") + b.dimshuffle("x", 0, "x", "x")
-            return pool_2d(T.nnet.relu(c), ws=(2, 2), ignore_border=True)
-
-        a2 = layer(layer(x, w1, b1), w2, b2)
-        p_y = T.nnet.softmax(T.dot(a2.flatten(2), w3) + b3)
-        cost = T.mean(T.nnet.categorical_crossentropy(p_y, y))
-        updates = _theano_style_updates(params, velocities, sg.grad(cost, params))
+        x, y, cost, updates = symgraph_graph()
         f = sg.function([x, y], cost, updates=updates)
         return lambda: f(xv, yv)
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import ctypes
 import itertools
-import mmap
 
 import numpy as np
 import pytest
 
 from symgraph.codegen import blas_entry
+from tests.helpers import object_at_end_of_a_page, run_in_new_processes
 
 ENTRIES = blas_entry.entries()
 pytestmark = pytest.mark.skipif(ENTRIES is None, reason="no CBLAS or no LLVM entry here")
@@ -176,27 +175,12 @@ def test_wrong_argument_count_is_refused():
     assert _gemm("float64")(1.0, a, a, 1.0, np.ones((2, 2)), 0) == 1
 
 
-def _object_at_end_of_a_page(kind: type):
-    """An object of type `kind` that is only a 16-byte header, ending where an unreadable page
-    begins: reading any field past the header faults."""
-    page = mmap.PAGESIZE
-    region = mmap.mmap(-1, 2 * page, prot=mmap.PROT_READ | mmap.PROT_WRITE)
-    base = ctypes.addressof(ctypes.c_char.from_buffer(region))
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-    assert libc.mprotect(base + page, page, 0) == 0, ctypes.get_errno()
-    header = base + page - 16
-    ctypes.c_int64.from_address(header).value = 1 << 40  # never deallocated
-    ctypes.c_int64.from_address(header + 8).value = id(kind)
-    return ctypes.cast(header, ctypes.py_object).value, region
-
-
 def test_the_type_is_checked_before_reading_any_other_field():
     a = np.ones((2, 2))
     ok = [1.0, a, a, 1.0, np.ones((2, 2))]
     for position in range(5):
         # a float header where an array goes, a header of another type where a scalar goes
-        obj, region = _object_at_end_of_a_page(float if position in (1, 2, 4) else tuple)
+        obj, region = object_at_end_of_a_page(float if position in (1, 2, 4) else tuple)
         args = list(ok)
         args[position] = obj
         assert _gemm("float64")(*args) == 1, position
@@ -283,12 +267,7 @@ def test_the_ir_for_a_32_bit_cblas_compiles():
 
 
 def test_a_second_process_loads_the_entries_from_the_disk_cache(tmp_path):
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
 
-    import symgraph as sg
 
     script = (
         "import sys, numpy as np, symgraph as sg, symgraph.tensor as T\n"
@@ -298,14 +277,6 @@ def test_a_second_process_loads_the_entries_from_the_disk_cache(tmp_path):
         "assert np.allclose(f(np.ones((2, 2)), np.eye(2), np.eye(2)), np.e + np.eye(2))\n"
         "print(sorted(m for m in sys.modules if m.startswith('symgraph.codegen.llvm')))\n"
     )
-    root = Path(sg.__file__).parent.parent
-    env = dict(os.environ, PYTHONPATH=str(root), SYMGRAPH_FLAGS=f"compiledir={tmp_path}")
-    runs = [
-        subprocess.run(
-            [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
-        )
-        for _ in range(2)
-    ]
-    assert all(r.returncode == 0 for r in runs), [r.stderr for r in runs]
-    assert "symgraph.codegen.llvm'" in runs[0].stdout  # the first process rendered (kernels too)
-    assert "symgraph.codegen.llvm'" not in runs[1].stdout, runs[1].stdout
+    first, second = run_in_new_processes(script, tmp_path)
+    assert "symgraph.codegen.llvm'" in first  # the first process rendered (kernels too)
+    assert "symgraph.codegen.llvm'" not in second, second

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,6 +21,7 @@ from symgraph.ops.scalar import SCALAR_OPS
 from symgraph.ops.shape import dimshuffle
 from symgraph.types import TensorType
 from tests.codegen.kernel_sweep import PY, compare, run_both, special_values
+from tests.helpers import run_in_new_processes
 
 LL = Mode(backend="llvm", optimizer=None)
 COMPLEX_CASTS = {"cast_complex64", "cast_complex128"}
@@ -281,17 +278,9 @@ def test_a_process_whose_kernels_are_all_cached_never_imports_the_renderer(tmp_p
         "assert np.allclose(f(np.ones((2, 3), 'float32')), 6 * np.e)\n"
         "print(sorted(m for m in sys.modules if m.startswith('symgraph.codegen.llvm')))\n"
     )
-    root = Path(sg.__file__).parent.parent
-    env = dict(os.environ, PYTHONPATH=str(root), SYMGRAPH_FLAGS=f"compiledir={tmp_path}")
-    runs = [
-        subprocess.run(
-            [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
-        )
-        for _ in range(2)
-    ]
-    assert all(r.returncode == 0 for r in runs), [r.stderr for r in runs]
-    assert "llvm_entry" in runs[0].stdout  # the first process rendered the kernels
-    loaded = runs[1].stdout
+    first, second = run_in_new_processes(script, tmp_path)
+    assert "llvm_entry" in first  # the first process rendered the kernels
+    loaded = second
     for module in ("symgraph.codegen.llvm'", "llvm_entry", "llvm_math", "llvm_scalar"):
         assert module not in loaded, loaded
 

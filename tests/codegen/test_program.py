@@ -20,6 +20,7 @@ from symgraph.ops import math as M
 from symgraph.ops.elemwise import Elemwise
 from symgraph.ops.scalar import SCALAR_OPS
 from symgraph.types import TensorType
+from tests.helpers import object_at_end_of_a_page
 
 LL = Mode(backend="llvm", optimizer=None)
 PY = Mode(backend="python", optimizer=None)
@@ -248,24 +249,6 @@ def test_inplace_gemm_writes_into_its_first_input():
     assert np.shares_memory(out, program.kernel_steps[0].buffers[0])  # z * 1's buffer
 
 
-def _object_at_end_of_a_page():
-    """A Python object (a float's header) whose memory ends where an unreadable page begins:
-    reading any field past its 16-byte header faults."""
-    import ctypes
-    import mmap
-
-    page = mmap.PAGESIZE
-    region = mmap.mmap(-1, 2 * page, prot=mmap.PROT_READ | mmap.PROT_WRITE)
-    base = ctypes.addressof(ctypes.c_char.from_buffer(region))
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-    assert libc.mprotect(base + page, page, 0) == 0, ctypes.get_errno()
-    header = base + page - 16
-    ctypes.c_int64.from_address(header).value = 1 << 40  # never deallocated
-    ctypes.c_int64.from_address(header + 8).value = id(float)
-    return ctypes.cast(header, ctypes.py_object).value, region
-
-
 @pytest.mark.parametrize("backend", ["llvm", "c"])
 def test_entry_points_check_the_type_before_reading_ndarray_fields(backend):
     # An operand that is not an ndarray (a float, a numpy scalar) may be smaller than an
@@ -273,7 +256,7 @@ def test_entry_points_check_the_type_before_reading_ndarray_fields(backend):
     x = vector()
     f = sg.function([x], x + 1, mode=Mode(backend=backend, optimizer=None))
     (kernel,) = f.program.kernels
-    obj, region = _object_at_end_of_a_page()
+    obj, region = object_at_end_of_a_page(float)
     out = np.empty(3)
     assert kernel.call(obj, out) == 1
     assert kernel.call(np.zeros(3), obj) == 1
