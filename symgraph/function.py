@@ -216,7 +216,9 @@ def function(
     position = {v: len(in_vars) + k for k, v in enumerate(shareds)}
     update_mapping = {len(out_vars) + k: position[v] for k, (v, _) in enumerate(update_pairs)}
     the_mode = get_mode(mode)
-    fg, hit, store = _rewritten_graph(in_vars + shareds, everything, update_mapping, the_mode, name)
+    from symgraph.compile.function_cache import rewritten_graph
+
+    fg, hit, store = rewritten_graph(in_vars + shareds, everything, update_mapping, the_mode, name)
     fn = Function(
         spec,
         ins,
@@ -237,25 +239,6 @@ def function(
         fn.output_keys = output_keys
         fn._build_call()
     return fn
-
-
-def _rewritten_graph(inputs, outputs, update_mapping, mode, name):
-    """(fg, hit, store): the rewritten graph from the function cache (hit True), or the
-    FunctionGraph to rewrite and `store(fg)` that caches it afterwards (None: uncacheable)."""
-    from symgraph.compile import function_cache
-    from symgraph.graph import user_trace
-
-    graph = function_cache.user_graph(inputs, outputs, update_mapping, mode)
-    if graph is not None:
-        key, call_site = graph.key(), user_trace()
-        fg = function_cache.load(graph, key, inputs, call_site)
-        if fg is not None:
-            return fg, True, None
-    fg = FunctionGraph(inputs, outputs)
-    fg.update_mapping = update_mapping
-    if graph is None:
-        return fg, False, None
-    return fg, False, lambda done: function_cache.store(graph, key, done, call_site, name)
 
 
 def _check_inputs(ins: list[In]) -> None:

@@ -16,23 +16,20 @@ Each kernel becomes one LLVM module with three functions (operands: inputs, then
 
 Compiled objects are cached on disk (codegen/cache.py) by the hash of the kernel listing and
 of the renderer's source, so a second process neither renders nor optimizes: it only links
-them. `compile_kernel` returns a process-wide `CompiledKernel`; `compile_kernels` builds a
-function's missing kernels on several threads at once (one per CPU), which a cold compile
-spends most of its time on.
+them (llvm_load.py, which imports none of the renderer). `compile_kernel` returns a
+process-wide `CompiledKernel`; `compile_kernels` has a function's missing kernels built on
+several threads at once (llvm_build.py), which a cold compile spends most of its time on.
 """
 
 from __future__ import annotations
 
-import os
-import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import llvmlite.ir as ir
 import numpy as np
 
-from symgraph.codegen import llvm_jit, llvm_load
+from symgraph.codegen import llvm_jit
 from symgraph.codegen.kernel import Kernel, Node, reduce_identity, toposort
 from symgraph.codegen.llvm_load import (  # noqa: F401  (the compile state and key, re-exported)
     _CACHE,
@@ -460,79 +457,3 @@ def render_module(kernel: Kernel) -> str:
 
 
 # --- compile and cache -------------------------------------------------------------------
-
-
-def compile_threads() -> int:
-    """How many kernels are built at once: one per CPU this process may use, or
-    SYMGRAPH_NUM_THREADS (which also sizes the kernels' thread pool)."""
-    wanted = os.environ.get("SYMGRAPH_NUM_THREADS", "").strip()
-    if wanted.isdigit() and int(wanted) > 0:
-        return int(wanted)
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-def _settle(fn: Callable, x) -> object:
-    """fn(x), or the exception it raised."""
-    try:
-        return fn(x)
-    except Exception as exc:
-        return exc
-
-
-def _map_threads(fn: Callable, items: list) -> list:
-    """[fn(x) for x in items], an exception in place of the result of a call that raised, on
-    up to compile_threads() threads, this one included. LLVM's optimization and codegen release
-    the GIL (llvm_jit.emit_object), and one thread renders (Python) while another compiles."""
-    nthreads = min(compile_threads(), len(items))
-    if nthreads <= 1:
-        return [_settle(fn, x) for x in items]
-    results: list = [None] * len(items)
-    todo = iter(range(len(items)))
-    lock = threading.Lock()
-
-    def work() -> None:
-        while True:
-            with lock:
-                k = next(todo, None)
-            if k is None:
-                return
-            results[k] = _settle(fn, items[k])
-
-    threads = [
-        threading.Thread(target=work, name=f"symgraph-build-{t}") for t in range(1, nthreads)
-    ]
-    for t in threads:
-        t.start()
-    work()
-    for t in threads:
-        t.join()
-    STATS["built_on_threads"] += len(items)
-    return results
-
-
-def _object_code(kernel: Kernel) -> tuple[bytes, bool, str | None, float]:
-    """(object code, disk-cache hit, IR text if rendered, seconds) of one kernel; thread-safe."""
-    t0 = time.perf_counter()
-    rendered: list[str] = []
-
-    def build() -> bytes:
-        rendered.append(render_module(kernel))
-        # A 0-d kernel computes one element: there is no loop to optimize, and the O3
-        # pipeline cost ~20 of its ~27 ms (the scalar plumbing of a mean, a cast of a
-        # shape) in every cold compile.
-        return llvm_jit.emit_object(rendered[0], optimize=kernel.ndim > 0)
-
-    cache = llvm_load._CACHE  # looked up now: tests point it at a directory of their own
-    obj, hit = cache.get_or_build_bytes(kernel_key(kernel), build, meta={"kernel": kernel.name})
-    return obj, hit, rendered[0] if rendered else None, time.perf_counter() - t0
-
-
-def build_objects(kernels: list[Kernel]) -> list[tuple[bytes, bool, str | None, float] | Exception]:
-    """The object code of each kernel, (object, disk-cache hit, IR text if rendered, seconds),
-    or the exception its build raised (NotLowerable: the renderer cannot express it), built on
-    several threads at once. llvm_load.compile_kernels links them."""
-    from symgraph.codegen.llvm_abi import abi
-
-    llvm_jit.jit()  # the process-wide objects are made here, not raced for by threads
-    abi()
-    return _map_threads(_object_code, kernels)

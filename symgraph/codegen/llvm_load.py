@@ -31,6 +31,7 @@ _RENDERER_MODULES = (
     "kernel",
     "llvm",
     "llvm_abi",
+    "llvm_build",
     "llvm_entry",
     "llvm_jit",
     "llvm_math",
@@ -111,9 +112,9 @@ def compile_kernels(kernels: list[Kernel]) -> list[CompiledKernel | NotLowerable
                 link(kernel, obj, True, None, t0)
         failed: dict[str, NotLowerable] = {}
         if missing:
-            from symgraph.codegen import llvm
+            from symgraph.codegen.llvm_build import build_objects
 
-            for kernel, built in zip(missing.values(), llvm.build_objects(list(missing.values()))):
+            for kernel, built in zip(missing.values(), build_objects(list(missing.values()))):
                 if isinstance(built, NotLowerable):
                     failed[kernel.name] = built
                     continue

@@ -382,3 +382,22 @@ def _rebuild(value: dict, graph: UserGraph, inputs: Sequence[Variable], call_sit
     fg.rewrites = value["rewrites"]
     fg._order = [n for n in nodes if n in fg.apply_nodes]  # the stored (in-place safe) order
     return fg
+
+
+def rewritten_graph(inputs, outputs, update_mapping, mode, name):
+    """(fg, hit, store): the rewritten graph from the function cache (hit True), or the
+    FunctionGraph to rewrite and `store(fg)` that caches it afterwards (None: uncacheable)."""
+    from symgraph.fgraph import FunctionGraph
+    from symgraph.graph import user_trace
+
+    graph = user_graph(inputs, outputs, update_mapping, mode)
+    if graph is not None:
+        key, call_site = graph.key(), user_trace()
+        fg = load(graph, key, inputs, call_site)
+        if fg is not None:
+            return fg, True, None
+    fg = FunctionGraph(inputs, outputs)
+    fg.update_mapping = update_mapping
+    if graph is None:
+        return fg, False, None
+    return fg, False, lambda done: store(graph, key, done, call_site, name)
