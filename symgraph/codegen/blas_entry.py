@@ -238,6 +238,8 @@ class _Entry:
 
     def call_blas(self, work, args: list) -> None:
         """The CBLAS call through the pointer global, without the GIL when `work` is large."""
+        from symgraph.codegen.llvm_entry import call_released
+
         b, ir = self.b, self.ir
         args = [
             a if a.type != self.i64 or self.index.width == 64 else b.trunc(a, self.index)
@@ -245,15 +247,7 @@ class _Entry:
         ]
         fn_type = ir.FunctionType(ir.VoidType(), [a.type for a in args])
         fn = b.bitcast(b.load(self.blas), fn_type.as_pointer())
-        save = self._declare("PyEval_SaveThread", self.i8p, [])
-        restore = self._declare("PyEval_RestoreThread", ir.VoidType(), [self.i8p])
-        with b.if_else(self.cmp(">=", work, GIL_RELEASE_WORK)) as (then, otherwise):
-            with then:
-                state = b.call(save, [])
-                b.call(fn, args)
-                b.call(restore, [state])
-            with otherwise:
-                b.call(fn, args)
+        call_released(self.module, b, work, fn, args, GIL_RELEASE_WORK)
 
     def copy_source(self, args, nargs, types: list, z: dict, beta) -> None:
         """With a sixth argument `source` (an array of z's dtype and shape, apart from z),
@@ -398,7 +392,8 @@ def render(index_bits: int) -> str:
 
 
 def _key(index_bits: int) -> str:
-    """The disk-cache key: this file's source (it decides the IR), the integer width, host."""
+    """The disk-cache key: the sources that decide the IR and object code, the integer width,
+    the host."""
     import llvmlite
 
     from symgraph.codegen import llvm_jit
@@ -406,7 +401,7 @@ def _key(index_bits: int) -> str:
 
     source = hashlib.sha256((VERSION + str(index_bits)).encode())
     here = Path(__file__).parent
-    for name in ("blas_entry.py", "llvm_abi.py"):
+    for name in ("blas_entry.py", "llvm_abi.py", "llvm_entry.py", "llvm_jit.py"):
         source.update((here / name).read_bytes())
     flags = [llvm_jit.host_cpu_name(), llvm_jit.host_cpu_features()]
     return cache_key(

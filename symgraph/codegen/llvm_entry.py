@@ -211,13 +211,19 @@ def _split(b: ir.IRBuilder, n: ir.Value, part: ir.Value, nparts: ir.Value):
     return lo, hi
 
 
-def _call_released(
-    module: ir.Module, b: ir.IRBuilder, work: ir.Value, fn: ir.Function, args: list
+def call_released(
+    module: ir.Module,
+    b: ir.IRBuilder,
+    work: ir.Value,
+    fn: ir.Value,
+    args: list,
+    threshold: int = GIL_RELEASE_MIN,
 ) -> None:
-    """fn(*args), without the GIL when `work` is large (so slices can run in parallel)."""
+    """fn(*args), without the GIL when `work` (an i64) is at least `threshold` (so slices, or
+    other Python threads, can run in parallel). Also the BLAS entries' call (blas_entry.py)."""
     save = _declare(module, "PyEval_SaveThread", I8P, [])
     restore = _declare(module, "PyEval_RestoreThread", ir.VoidType(), [I8P])
-    big = b.icmp_signed(">=", work, ir.Constant(I64, GIL_RELEASE_MIN))
+    big = b.icmp_signed(">=", work, ir.Constant(I64, threshold))
     with b.if_else(big) as (then, otherwise):
         with then:
             state = b.call(save, [])
@@ -308,7 +314,7 @@ def _elemwise_call(
     with b.if_else(contiguous) as (then, otherwise):
         with then:
             lo, hi = _split(b, n, part, nparts)
-            _call_released(module, b, b.sub(hi, lo), flat, [lo, hi] + data)
+            call_released(module, b, b.sub(hi, lo), flat, [lo, hi] + data)
         with otherwise:
             rows = [
                 [_elem_stride(b, f, dims[k], strides[k], d, _itemsize(o.dtype)) for d in range(nd)]
@@ -324,7 +330,7 @@ def _elemwise_call(
                 if nd
                 else one
             )
-            _call_released(
+            call_released(
                 module, b, work, strided, [lo, hi, shape_arr, _data_array(b, data), strides_arr]
             )
 
@@ -407,4 +413,4 @@ def _reduce_call(
         if nd
         else one
     )
-    _call_released(module, b, work, strided, [lo, hi, shape_arr, _data_array(b, data), strides_arr])
+    call_released(module, b, work, strided, [lo, hi, shape_arr, _data_array(b, data), strides_arr])
