@@ -219,7 +219,7 @@ def function(
     from symgraph.compile.function_cache import rewritten_graph
 
     fg, hit, store = rewritten_graph(in_vars + shareds, everything, update_mapping, the_mode, name)
-    fn = Function(
+    return Function(
         spec,
         ins,
         outs,
@@ -234,11 +234,8 @@ def function(
         profile,
         hit,
         store,
+        output_keys,
     )
-    if output_keys is not None:
-        fn.output_keys = output_keys
-        fn._build_call()
-    return fn
 
 
 def _check_inputs(ins: list[In]) -> None:
@@ -351,6 +348,7 @@ class Function:
         profile,
         from_cache=False,
         store=None,
+        output_keys=None,
     ):
         self._spec = spec
         self.name = name
@@ -381,6 +379,7 @@ class Function:
         self.profile = getattr(self.program, "profile", None)
         self._copies = self._output_copies(fg)
         self._trust_input = trust_input
+        self.output_keys = output_keys  # an outputs dict's sorted keys: calls return a dict
         self._build_call()
 
     def _output_copies(self, fg: FunctionGraph) -> list[bool]:
@@ -406,7 +405,7 @@ class Function:
             getattr(self.program, "run", self.program),
             self._bind,
         )
-        keys = getattr(self, "output_keys", None)
+        keys = self.output_keys
         if keys is not None:
             call = self._call
             self._call = lambda *args, **kwargs: dict(zip(keys, call(*args, **kwargs)))

@@ -105,7 +105,7 @@ def _elemwise(node: Apply, kernel, arrays: list[int], ins, outs, emit) -> bool:
     args = [ins[i] for i in arrays]
     fast, general = emit.name("K", EntryOf(step)), emit.name("G", step.general)
     inplace = step.inplace_input
-    split = emit.name("M", 2 * step.parallel_min)  # LLVMProgram raises it with BLAS
+    split = emit.name("M", None)  # set by LLVMProgram once the step's parallel_min is final
     emit.split = split
     if inplace is not None:  # the output is written into input `inplace`
         target = ins[inplace]
@@ -264,7 +264,7 @@ class LLVMProgram:
         self.kernel_steps: list = []
         fresh: set[Variable] = set()
         calls_blas = False
-        splits: list[str] = []  # globals of the elementwise steps' one-slice bounds
+        splits: list[tuple[str, Any]] = []  # (global, step): elementwise one-slice bounds
 
         def ref(v: Variable) -> str:
             if v not in names:
@@ -329,12 +329,12 @@ class LLVMProgram:
             if emit.step is not None:
                 self.kernel_steps.append(emit.step)
             if emit.split is not None:
-                splits.append(prefix + emit.split)
+                splits.append((prefix + emit.split, emit.step))
         if calls_blas:
             for step in self.kernel_steps:
                 step.parallel_min = PARALLEL_MIN_WITH_BLAS
-            for key in splits:
-                namespace[key] = 2 * PARALLEL_MIN_WITH_BLAS
+        for key, step in splits:  # work under twice the split size runs as one slice
+            namespace[key] = 2 * step.parallel_min
         outputs = ", ".join(ref(v) for v in fg.outputs)
         self.fresh_outputs = [v in fresh for v in fg.outputs]
         inputs = ", ".join(names[v] for v in fg.inputs)
