@@ -5,8 +5,8 @@ Only numpy's BLAS is called: scipy ships a second OpenBLAS, and two OpenBLAS thr
 spinning against each other made a small training step 5x slower on a 2-core machine. Dot is
 numpy's own product into a buffer. Gemm and Gemv call the same library's CBLAS function, which
 applies alpha and beta in the product's single pass over z, through a native entry
-(codegen/blas_entry.py: ~0.15 us a call, checks included); an in-place step calls that entry
-from the driver's own line. Where the entry cannot be built, Gemm takes the ctypes call
+(codegen/blas_entry.py: ~0.15 us a call, checks included; each built the first time a step
+needs it); an in-place step calls that entry from the driver's own line. Where the entry cannot be built, Gemm takes the ctypes call
 (codegen/cblas.py, ~8 us) and Gemv numpy's product then ufunc passes over the vector z.
 Inputs of another dtype, rank or layout, and shape errors, go to the op's `perform` (the
 reference, whose errors name the shapes).
@@ -70,8 +70,7 @@ def _update(target: np.ndarray, alpha: float, product: np.ndarray, beta: float) 
 
 def _entry(kind: str, dtype: np.dtype) -> Callable | None:
     """The native entry `call(alpha, x, y, beta, z) -> 0 | 1` of this Gemm / Gemv, if built."""
-    found = blas_entry.entries()
-    return None if found is None else found[kind, dtype.name]
+    return blas_entry.entry(kind, dtype.name)
 
 
 def _update_call(node: Apply, kind: str) -> Callable | None:

@@ -52,7 +52,7 @@ KINDS = (("gemm", "float32"), ("gemm", "float64"), ("gemv", "float32"), ("gemv",
 GIL_RELEASE_WORK = 1 << 18
 FLOAT_VALUE = 16  # offset of a Python float's double (PyObject_HEAD, then ob_fval)
 _LOCK = threading.Lock()
-_BUILT: list = []  # [the entries or None], once built
+_BUILT: dict = {}  # (kind, dtype) -> the entry or None, once built
 
 
 def _name(kind: str, dtype: str) -> str:
@@ -375,15 +375,16 @@ class _Entry:
         return self._returns(0)
 
 
-def render(index_bits: int) -> str:
-    """The LLVM IR of the four entries, for a CBLAS taking `index_bits`-bit integers."""
+def render(index_bits: int, kinds: tuple[tuple[str, str], ...] = KINDS) -> str:
+    """The LLVM IR of these entries (all four by default), for a CBLAS taking
+    `index_bits`-bit integers."""
     import llvmlite.ir as ir
 
     from symgraph.codegen import llvm_jit
 
     module = ir.Module(name="symgraph_blas_entries")
     module.triple = llvm_jit.target_triple()
-    for kind, dtype in KINDS:
+    for kind, dtype in kinds:
         _Entry(module, kind, dtype, index_bits).render()
     return str(module)
 
@@ -391,15 +392,15 @@ def render(index_bits: int) -> str:
 # --- loading -------------------------------------------------------------------------------
 
 
-def _key(index_bits: int) -> str:
-    """The disk-cache key: the sources that decide the IR and object code, the integer width,
-    the host."""
+def _key(kind: str, dtype: str, index_bits: int) -> str:
+    """The disk-cache key of one entry: the sources that decide its IR and object code, the
+    integer width, the host."""
     import llvmlite
 
     from symgraph.codegen import llvm_jit
     from symgraph.codegen.cache import cache_key
 
-    source = hashlib.sha256((VERSION + str(index_bits)).encode())
+    source = hashlib.sha256(f"{VERSION} {kind} {dtype} {index_bits}".encode())
     here = Path(__file__).parent
     for name in ("blas_entry.py", "llvm_abi.py", "llvm_entry.py", "llvm_jit.py"):
         source.update((here / name).read_bytes())
@@ -413,17 +414,24 @@ def _float_layout_ok() -> bool:
     return ctypes.c_double.from_address(id(float("1.5")) + FLOAT_VALUE).value == 1.5
 
 
-def entries() -> dict[tuple[str, str], Callable] | None:
-    """The entries by (kind, dtype), or None when they cannot be built here (no CBLAS found,
-    an unknown object layout, no LLVM): callers then keep the ctypes path. Built once per
-    process (under a lock: loading the object twice would define its symbols twice)."""
+def entry(kind: str, dtype: str) -> Callable | None:
+    """The entry of this Gemm / Gemv ("gemm" or "gemv", "float32" or "float64"), or None
+    when it cannot be built here (no CBLAS found, an unknown object layout, no LLVM): callers
+    then keep the ctypes path. Each is built the first time a step needs it, once per process
+    (under a lock: loading its object twice would define its symbols twice)."""
     with _LOCK:
-        if not _BUILT:
-            _BUILT.append(_build())
-        return _BUILT[0]
+        if (kind, dtype) not in _BUILT:
+            _BUILT[kind, dtype] = _build(kind, dtype)
+        return _BUILT[kind, dtype]
 
 
-def _build() -> dict[tuple[str, str], Callable] | None:
+def entries() -> dict[tuple[str, str], Callable] | None:
+    """All four entries by (kind, dtype), or None when they cannot be built here."""
+    found = {(kind, dtype): entry(kind, dtype) for kind, dtype in KINDS}
+    return None if None in found.values() else found
+
+
+def _build(kind: str, dtype: str) -> Callable | None:
     lib = cblas.library()
     if lib is None:
         return None
@@ -434,38 +442,36 @@ def _build() -> dict[tuple[str, str], Callable] | None:
         abi()
         if not _float_layout_ok():
             return None
-        key, cache = _key(lib.index_bits), DiskCache()
+        key, cache = _key(kind, dtype, lib.index_bits), DiskCache()
         obj = cache.get_bytes(key)
         if obj is None:
-            obj = llvm_jit.emit_object(render(lib.index_bits))
-            cache.put_bytes(key, obj, {"what": "blas entries"})
+            # Unoptimized IR: the entry is branches and loads around one call, and runs as
+            # fast as after O3 (~0.2 us a call both), while O3 took ~0.3 s of a cold compile.
+            ir_text = render(lib.index_bits, ((kind, dtype),))
+            obj = llvm_jit.emit_object(ir_text, optimize=False)
+            cache.put_bytes(key, obj, {"what": f"blas entry {kind} {dtype}"})
         module = llvm_jit.load_object(obj)
-        found = {}
+        name = _name(kind, dtype)
+        with module.jit.lock:
+            slot = module.jit.engine.get_global_value_address(f"{name}_blas")
+        pointer = ctypes.cast(lib.functions[kind, np.dtype(dtype)], ctypes.c_void_p).value
+        if not slot or not pointer:
+            return None
+        ctypes.c_void_p.from_address(slot).value = pointer
+        method = _MethodDef(name.encode(), module.address(f"{name}_call"), METH_FASTCALL, None)
         items = (np.ndarray, float, np.dtype("float32"), np.dtype("float64"))
-        for kind, dtype in KINDS:
-            name = _name(kind, dtype)
-            with module.jit.lock:
-                slot = module.jit.engine.get_global_value_address(f"{name}_blas")
-            pointer = ctypes.cast(lib.functions[kind, np.dtype(dtype)], ctypes.c_void_p).value
-            if not slot or not pointer:
-                return None
-            ctypes.c_void_p.from_address(slot).value = pointer
-            method = _MethodDef(name.encode(), module.address(f"{name}_call"), METH_FASTCALL, None)
-            self = (*items, method)  # the function keeps its method table alive through self
-            found[kind, dtype] = _new_cfunction(ctypes.addressof(method), self, None)
+        self = (*items, method)  # the function keeps its method table alive through self
+        call = _new_cfunction(ctypes.addressof(method), self, None)
     except Exception:  # noqa: BLE001 (any failure here leaves the ctypes path, never a wrong result)
         return None
-    return found if _works(found) else None
+    return call if _works(kind, dtype, call) else None
 
 
-def _works(found: dict) -> bool:
-    """A small product through each entry equals numpy's (guards the ABI and the pointers)."""
-    for (kind, dtype), call in found.items():
-        x = np.arange(6, dtype=dtype).reshape(2, 3)
-        y = (np.arange(6, dtype=dtype) - 2).reshape(3, 2)[:, : 1 if kind == "gemv" else 2]
-        y = y[:, 0] if kind == "gemv" else y
-        z = np.ones(2 if kind == "gemv" else (2, 2), dtype)
-        want = 2.0 * (x @ y) + 0.5
-        if call(np.asarray(2.0, dtype), x, y, 0.5, z) != 0 or not np.array_equal(z, want):
-            return False
-    return True
+def _works(kind: str, dtype: str, call: Callable) -> bool:
+    """A small product through the entry equals numpy's (guards the ABI and the pointer)."""
+    x = np.arange(6, dtype=dtype).reshape(2, 3)
+    y = (np.arange(6, dtype=dtype) - 2).reshape(3, 2)[:, : 1 if kind == "gemv" else 2]
+    y = y[:, 0] if kind == "gemv" else y
+    z = np.ones(2 if kind == "gemv" else (2, 2), dtype)
+    want = 2.0 * (x @ y) + 0.5
+    return call(np.asarray(2.0, dtype), x, y, 0.5, z) == 0 and np.array_equal(z, want)
