@@ -24,7 +24,8 @@ from symgraph.codegen.kernel import Kernel, NotLowerable
 RENDERER_VERSION = "2"
 STATS = {"compiled": 0, "cache_hits": 0, "loaded": 0, "built_on_threads": 0}
 _COMPILED: dict[str, CompiledKernel] = {}
-_LOCK = threading.Lock()
+_BUILDING: dict[str, _Claim] = {}  # the kernels some thread is building now
+_LOCK = threading.Lock()  # guards both dicts (and linking into the JIT)
 _CACHE = DiskCache()
 # The modules whose code decides the IR and object code rendered from a kernel listing.
 _RENDERER_MODULES = (
@@ -98,31 +99,78 @@ def compile_kernels(kernels: list[Kernel]) -> list[CompiledKernel | NotLowerable
     """The compiled kernels, each built once per process, or in place of one the renderer
     cannot express, its NotLowerable. Disk-cache hits are linked here; only when some kernel
     is missing is llvm.py imported, to render and compile the missing ones on several threads
-    at once (they are then linked one by one). Any other build error is raised."""
+    at once (they are then linked one by one). Any other build error is raised.
+
+    Several threads may call this at once (a scan's inner function compiles while its outer
+    function does): each builds the kernels nobody else is building, then waits for those
+    another thread claimed first."""
+    while True:
+        mine, theirs = _claim(kernels)
+        try:
+            _build(mine)
+        finally:
+            with _LOCK:
+                for name, claim in mine.items():
+                    del _BUILDING[name]
+                    claim.done.set()
+        failed = {}
+        for name, claim in {**theirs, **mine}.items():
+            claim.done.wait()
+            if claim.failure is not None:
+                failed[name] = claim.failure
+        with _LOCK:
+            done = [failed.get(k.name) or _COMPILED.get(k.name) for k in kernels]
+        if all(done):  # else another thread's build raised: claim what it left, and retry
+            return done
+
+
+class _Claim:
+    """A kernel one thread is building: `done` is set when it is linked or has failed."""
+
+    def __init__(self, kernel: Kernel):
+        self.kernel = kernel
+        self.done = threading.Event()
+        self.failure: NotLowerable | None = None
+
+
+def _claim(kernels: list[Kernel]) -> tuple[dict[str, _Claim], dict[str, _Claim]]:
+    """Link the disk-cache hits; claim the missing kernels nobody is building (to build them
+    here), and find those another thread is building."""
+    mine: dict[str, _Claim] = {}
+    theirs: dict[str, _Claim] = {}
     with _LOCK:
-        missing: dict[str, Kernel] = {}
         for kernel in kernels:
-            if kernel.name in _COMPILED or kernel.name in missing:
+            name = kernel.name
+            if name in _COMPILED or name in mine or name in theirs:
+                continue
+            if name in _BUILDING:
+                theirs[name] = _BUILDING[name]
                 continue
             t0 = time.perf_counter()
             obj = _CACHE.get_bytes(kernel_key(kernel))
             if obj is None:
-                missing[kernel.name] = kernel
+                mine[name] = _BUILDING[name] = _Claim(kernel)
             else:
                 link(kernel, obj, True, None, t0)
-        failed: dict[str, NotLowerable] = {}
-        if missing:
-            from symgraph.codegen.llvm_build import build_objects
+    return mine, theirs
 
-            for kernel, built in zip(missing.values(), build_objects(list(missing.values()))):
-                if isinstance(built, NotLowerable):
-                    failed[kernel.name] = built
-                    continue
-                if isinstance(built, BaseException):
-                    raise built
-                obj, hit, ir_text, seconds = built
-                link(kernel, obj, hit, ir_text, time.perf_counter() - seconds)
-        return [failed.get(k.name) or _COMPILED[k.name] for k in kernels]
+
+def _build(mine: dict[str, _Claim]) -> None:
+    """Build and link the kernels this thread claimed."""
+    if not mine:
+        return
+    from symgraph.codegen.llvm_build import build_objects
+
+    claims = list(mine.values())
+    for claim, built in zip(claims, build_objects([c.kernel for c in claims])):
+        if isinstance(built, NotLowerable):
+            claim.failure = built
+            continue
+        if isinstance(built, BaseException):
+            raise built
+        obj, hit, ir_text, seconds = built
+        with _LOCK:
+            link(claim.kernel, obj, hit, ir_text, time.perf_counter() - seconds)
 
 
 def compile_kernel(kernel: Kernel) -> CompiledKernel:

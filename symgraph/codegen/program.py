@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -245,6 +246,29 @@ def _conv_lowering() -> None:
 _conv_lowering()
 
 
+def _compile_ahead(fg: FunctionGraph) -> list[threading.Thread]:
+    """Start what some ops would compile at their first run (a scan's inner function, through
+    its `compile_ahead`) on threads: its rewrites and rendering, in Python, then overlap this
+    program's LLVM builds, which release the GIL, and the kernels of both build in one go. A
+    failure there is dropped: the op's first run compiles again and raises it in the user's
+    call."""
+    threads = []
+    for node in fg.apply_nodes:
+        ahead = getattr(node.op, "compile_ahead", None)
+        if ahead is not None:
+            thread = threading.Thread(target=_quietly, args=(ahead,), name="symgraph-ahead")
+            thread.start()
+            threads.append(thread)
+    return threads
+
+
+def _quietly(fn: Callable[[], object]) -> None:
+    try:
+        fn()
+    except Exception:  # noqa: BLE001 (raised again where the op compiles at its first run)
+        pass
+
+
 class LLVMProgram:
     """The compiled function: ``program(list_of_input_values) -> list_of_outputs``."""
 
@@ -265,6 +289,7 @@ class LLVMProgram:
         fresh: set[Variable] = set()
         calls_blas = False
         splits: list[tuple[str, Any]] = []  # (global, step): elementwise one-slice bounds
+        ahead = _compile_ahead(fg)
 
         def ref(v: Variable) -> str:
             if v not in names:
@@ -295,6 +320,8 @@ class LLVMProgram:
         # The kernels are compiled all at once (on threads); one the renderer cannot express
         # leaves its node to numpy.
         failed = compile_steps([e.step for _, _, e, _, _ in planned if e.step is not None])
+        for thread in ahead:
+            thread.join()
         for k, (node, _, emit, ins, outs) in enumerate(planned):
             if emit.step is not None and emit.step in failed:
                 emit = Emit()

@@ -161,6 +161,12 @@ class Scan(Op):
             object.__setattr__(self, "_fn", fn)
         return fn
 
+    def compile_ahead(self) -> None:
+        """Compile the inner function now (the native program calls this on a thread while
+        it builds its own kernels). Two threads racing here compile it twice, harmlessly:
+        the two functions are equivalent and the first kept is used."""
+        self.fn()
+
     def perform(self, node: Apply, inputs: list) -> list:
         fn = self.fn()
         # the inner function has no shared storage and trusts its inputs: call its program

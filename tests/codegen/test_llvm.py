@@ -359,6 +359,44 @@ def test_a_kernel_the_renderer_refuses_in_a_batch_falls_back_to_numpy(tmp_path, 
         compare(got, want)
 
 
+def test_threads_compiling_the_same_kernels_at_once_build_each_once(tmp_path, monkeypatch):
+    import threading
+    import time
+
+    from symgraph.codegen import llvm_jit
+
+    monkeypatch.setattr(llvm_load, "_COMPILED", {})
+    monkeypatch.setattr(llvm_load, "_CACHE", DiskCache(tmp_path))
+    real_emit = llvm_jit.emit_object
+
+    def slow_emit(*args, **kwargs):
+        time.sleep(0.05)  # both threads are inside compile_kernels before either finishes
+        return real_emit(*args, **kwargs)
+
+    monkeypatch.setattr(llvm_jit, "emit_object", slow_emit)
+    x = TensorType("float64", (None,))("x")
+    kernels = [lower_elemwise(op(x).owner)[0] for op in (M.tanh, M.exp, M.log1p)]
+    built = llvm_load.STATS["compiled"]
+    results: list = [None, None]
+
+    def compile_all(k: int) -> None:
+        results[k] = llvm_load.compile_kernels(kernels if k == 0 else kernels[::-1])
+
+    threads = [threading.Thread(target=compile_all, args=(k,)) for k in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert llvm_load.STATS["compiled"] == built + len(kernels)
+    assert results[0] == results[1][::-1]
+    assert not llvm_load._BUILDING
+    v = np.linspace(0.1, 2.0, 7)
+    for compiled, fn in zip(results[0], (np.tanh, np.exp, np.log1p)):
+        out = np.empty_like(v)
+        assert compiled.call(v, out) == 0
+        np.testing.assert_allclose(out, fn(v), rtol=1e-14)
+
+
 def test_an_error_building_a_kernel_on_a_thread_is_raised(tmp_path, monkeypatch):
     from symgraph.codegen import llvm_jit
 

@@ -338,3 +338,27 @@ def test_shape_i_runs_natively():
     assert f.program.fallback_nodes == 0
     got = f(np.zeros((3, 5), "float32"))
     assert [int(g) for g in got] == [6, 5] and all(np.asarray(g).dtype == "int64" for g in got)
+
+
+def test_a_scans_inner_function_compiles_with_its_outer_function(tmp_path, monkeypatch):
+    # compiled on a thread while the outer kernels build, not at the first call
+    import symgraph.tensor as T
+    from symgraph.codegen import llvm_load
+    from symgraph.codegen.cache import DiskCache
+
+    monkeypatch.setattr(llvm_load, "_COMPILED", {})
+    monkeypatch.setattr(llvm_load, "_CACHE", DiskCache(tmp_path))
+    monkeypatch.setattr(config, "mode", "llvm")
+    xs, h0 = T.matrix("xs"), T.vector("h0")
+    hs, _ = sg.scan(lambda x, h: T.tanh(x + 2 * h), sequences=xs, outputs_info=h0)
+    f = sg.function([xs, h0], [hs, T.exp(hs).sum()])
+    before = dict(llvm_load.STATS)
+    xv, hv = np.linspace(-1, 1, 12).reshape(4, 3), np.array([0.1, -0.2, 0.3])
+    got, total = f(xv, hv)
+    assert llvm_load.STATS == before  # the first call compiled and loaded nothing
+    h, want = hv, []
+    for x in xv:
+        h = np.tanh(x + 2 * h)
+        want.append(h)
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    np.testing.assert_allclose(total, np.exp(want).sum(), rtol=1e-12)
