@@ -6,8 +6,9 @@ spinning against each other made a small training step 5x slower on a 2-core mac
 numpy's own product into a buffer. Gemm and Gemv call the same library's CBLAS function, which
 applies alpha and beta in the product's single pass over z, through a native entry
 (codegen/blas_entry.py: ~0.15 us a call, checks included; each built the first time a step
-needs it); an in-place step calls that entry from the driver's own line. Where the entry cannot be built, Gemm takes the ctypes call
-(codegen/cblas.py, ~8 us) and Gemv numpy's product then ufunc passes over the vector z.
+needs it); an in-place step calls that entry from the driver's own line. Where the entry
+cannot be built, Gemm takes the ctypes call (codegen/cblas.py, ~8 us) and Gemv numpy's
+product then ufunc passes over the vector z.
 Inputs of another dtype, rank or layout, and shape errors, go to the op's `perform` (the
 reference, whose errors name the shapes).
 """

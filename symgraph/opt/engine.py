@@ -48,8 +48,31 @@ class _Tracker:
         self.engine.push(node, touched=True)
 
     def on_change_input(self, fg, client, i, old, new, reason) -> None:
-        if isinstance(client, Apply):
-            self.engine.push(client, touched=True)
+        if not isinstance(client, Apply):
+            return
+        self.engine.push(client, touched=True)
+        # A pattern rooted above the client may match now: one naming the client's op at
+        # level L has its root L - 1 levels up, and one naming the new input's op at level L
+        # (z - k*gemv(z, ...) once the gemv replaced z*b + dot) L - 2 levels up.
+        engine = self.engine
+        up = engine.reach(client.op) - 1
+        if new.owner is not None:
+            up = max(up, engine.reach(new.owner.op) - 2)
+        level = [client]
+        for _ in range(up):
+            level = [c for node in level for v in node.outputs
+                     for c, _ in fg.clients.get(v, ()) if isinstance(c, Apply)]
+            for node in level:
+                engine.push(node)
+
+
+def _spec_levels(pattern, level: int = 1):
+    """(spec, level) of every node of a pattern (the root at level 1)."""
+    if getattr(pattern, "args", None) is None:
+        return
+    yield pattern.spec, level
+    for a in pattern.args:
+        yield from _spec_levels(a, level + 1)
 
 
 class Engine:
@@ -71,6 +94,12 @@ class Engine:
         for k, rule in enumerate(list(rules) + list(followup)):
             for key in index_keys(rule.pattern.spec):
                 self.index.setdefault(key, []).append((k, rule))
+        self.deepest: dict = {}  # index key -> the deepest level a pattern names it at
+        for rule in [*rules, *followup]:
+            for spec, level in _spec_levels(rule.pattern):
+                for key in index_keys(spec):
+                    self.deepest[key] = max(level, self.deepest.get(key, 0))
+        self._reach: dict = {}
         self._for_op: dict = {}
         self.hits: Counter = Counter()
         self.work: deque[Apply] = deque()
@@ -87,6 +116,17 @@ class Engine:
         if node not in self.queued:
             self.queued.add(node)
             self.work.append(node)
+
+    def reach(self, op: Op) -> int:
+        """The deepest level at which some pattern may match `op` (0: none), found by the
+        keys rules_for looks up."""
+        key = (type(op), op.scalar_op.name if isinstance(op, Elemwise) else None)
+        found = self._reach.get(key)
+        if found is None:
+            keys = [("elemwise", key[1])] if key[1] else []
+            keys += type(op).__mro__
+            found = self._reach[key] = max((self.deepest.get(k, 0) for k in keys), default=0)
+        return found
 
     def rules_for(self, op: Op) -> list[Rule]:
         key = (type(op), op.scalar_op.name if isinstance(op, Elemwise) else None)

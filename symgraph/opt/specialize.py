@@ -85,6 +85,23 @@ def _scaled_input(
     return out.owner.op(z, alpha, a, b, m.mul(beta, up(k, beta)))
 
 
+def _fold_update(z: Variable, k, g: Variable, out: Variable, fg, *used_once: Variable):
+    """z + k * gemm(z, alpha, a, b, beta) -> gemm(z, k * alpha, a, b, 1 + k * beta) for a
+    scalar k (gemv alike): an SGD step on a term that already reads z (L2 decay) becomes one
+    BLAS pass, which the in-place pass then runs in z's own storage."""
+    if k is None or any(len(fg.clients.get(v, ())) != 1 for v in (g, *used_once)):
+        return None
+    if isinstance(k, Variable):
+        k = _scalar(k)
+        if k is None or not np.can_cast(k.dtype, out.dtype, "safe"):
+            return None
+        k = up(k, out)
+    if z.dtype != out.dtype or z.type.broadcastable != out.type.broadcastable:
+        return None
+    _, alpha, a, b, beta = g.owner.inputs
+    return g.owner.op(z, m.mul(k, alpha), a, b, m.add(1.0, m.mul(k, beta)))
+
+
 def _negated(alpha: Variable) -> Variable | None:
     alpha = _scalar(alpha)
     return None if alpha is None else m.neg(alpha)
@@ -123,6 +140,14 @@ RULES = Rules("specialize", [
      lambda z, a, b, d, out, fg: _gemm(z, -1.0, a, b, out, fg, d)),  # z - dot(a, b) -> gemm
     (P(s.sub, z, P(s.mul, [P(DOT, a, b, name="d"), many("k")], name="km"), name="out"),
      lambda z, k, a, b, d, km, out, fg: _gemm(z, _negated(k), a, b, out, fg, d, km)),  # z - k*dot
+    (P(s.sub, z, P(s.mul, [P((GEMM, GEMV), z, alpha_, a, b, beta_, name="g"), many("k")],
+                   name="km"), name="out"),
+     lambda z, k, g, km, out, fg: _fold_update(z, _negated(k), g, out, fg, km)),  # z - k*gemm(z)
+    (P(s.add, [P(s.mul, [P((GEMM, GEMV), z, alpha_, a, b, beta_, name="g"), many("k")],
+                 name="km"), z], name="out"),
+     lambda z, k, g, km, out, fg: _fold_update(z, k, g, out, fg, km)),  # z + k*gemm(z)
+    (P(s.sub, z, P((GEMM, GEMV), z, alpha_, a, b, beta_, name="g"), name="out"),
+     lambda z, g, out, fg: _fold_update(z, -1.0, g, out, fg)),  # z - gemm(z)
     (P(GEMM, P(s.mul, [z, const(name="k")]), alpha_, a, b, beta_, name="out"),
      lambda z, k, alpha, a, b, beta, out: _scaled_input(z, k, alpha, a, b, beta, out)),
     (P(GEMV, P(s.mul, [z, const(name="k")]), alpha_, a, b, beta_, name="out"),

@@ -30,6 +30,28 @@ def test_runs_to_a_fixed_point_and_counts_hits():
     assert fg.rewrites["demo"] == hits
 
 
+def test_a_pattern_matches_when_a_later_rewrite_makes_its_deepest_node():
+    # The exp appears only after the log was visited: sqr(a) -> a * (c * 1) makes new nodes,
+    # visited last; x*1 -> x then changes the input of a * ., which the exp2 pattern names
+    # one level down, and exp2 -> exp makes the node the softplus pattern names two levels
+    # down. The engine revisits those ancestors, not only the changed node's direct reader.
+    a = T.dscalar("a")  # 0-d: no DimShuffle between the constants and their readers
+    fg = FunctionGraph([a], [T.log(1 + T.exp2(T.sqr(a)))])
+    c = 1.4426950408889634
+    rules = Rules(
+        "demo",
+        [
+            (P(s.log, P(s.add, [const(1), P(s.exp, x)])), lambda x: m.softplus(x)),  # softplus
+            (P(s.exp2, P(s.mul, [x, const(c)])), lambda x: m.exp(x)),  # exp
+            (P(s.sqr, x), lambda x: x * (T.constant(c) * T.constant(1.0))),  # scaled
+            (P(s.mul, [x, const(1)]), lambda x: x),  # x*1 -> x
+        ],
+    )
+    hits = equilibrium(fg, rules)
+    assert hits == {"scaled": 1, "x*1 -> x": 1, "exp": 1, "softplus": 1}
+    assert ops(fg) == ["Elemwise{softplus}"]
+
+
 def test_new_variables_keep_the_users_trace_and_name():
     a = T.dvector("a")
     out = T.log(1 + T.exp(a))  # the line the user wrote

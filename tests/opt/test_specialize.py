@@ -76,6 +76,35 @@ def test_a_scaled_gemm_input_becomes_beta():
     np.testing.assert_allclose(compiled([v, a, b], out)(vv, av, bv), 0.9 * vv - 0.01 * av @ bv)
 
 
+def test_an_sgd_step_on_a_term_that_reads_the_parameter_is_one_gemv():
+    # w - lr * (dot(A.T, g) + 2 * l2 * w), the tutorial's L2-decayed step: the gemv formed
+    # under the sub absorbs it (alpha -lr, beta 1 - 2 * l2 * lr)
+    a, g, w = T.dmatrix("A"), T.dvector("g"), T.dvector("w")
+    out = w - 0.1 * (T.dot(a.T, g) + 0.02 * w)
+    fg = rewritten(out, SPEC)
+    assert [o for o in ops(fg) if o not in ("Transpose",)] == ["Gemv{no_inplace}"]
+    rng = np.random.default_rng(3)
+    av, gv, wv = rng.normal(size=(5, 4)), rng.normal(size=5), rng.normal(size=4)
+    want = wv - 0.1 * (av.T @ gv + 0.02 * wv)
+    np.testing.assert_allclose(compiled([a, g, w], out)(av, gv, wv), want, rtol=1e-12)
+    k = T.dscalar("k")
+    for ins, args, expr, ref in [
+        ([k], [0.3], w + k * (T.dot(a.T, g) + 0.02 * w), wv + 0.3 * (av.T @ gv + 0.02 * wv)),
+        ([], [], w - (T.dot(a.T, g) + 0.02 * w), wv - (av.T @ gv + 0.02 * wv)),
+    ]:
+        assert [o for o in ops(rewritten(expr, SPEC)) if "Gem" in o] == ["Gemv{no_inplace}"]
+        got = compiled([a, g, w, *ins], expr)(av, gv, wv, *args)
+        np.testing.assert_allclose(got, ref, rtol=1e-12)
+
+
+def test_the_fold_leaves_a_gemm_whose_result_is_read_elsewhere():
+    z, a, b = T.dmatrices("z", "a", "b")
+    step = T.dot(a, b) + 0.5 * z
+    fg = rewritten([z - 0.1 * step, step], SPEC)
+    assert [o for o in ops(fg) if "Gemm" in o] == ["Gemm{no_inplace}"]
+    assert "Elemwise{sub}" in ops(fg) or any("sub" in o for o in ops(fg))
+
+
 def test_no_gemm_when_the_sum_broadcasts_or_dtypes_differ():
     a, b = T.dmatrices("a", "b")
     row = T.drow("row")
