@@ -2,7 +2,9 @@
 op feeding a reduction becomes one FusedReduce node, so a backend emits one loop each.
 
 A region grows from a consumer into producers whose result is used only there (a result
-needed elsewhere is computed once and kept). Scalar constants become literals of the
+needed elsewhere is computed once and kept), and into cheap arithmetic (CHEAP_OPS) that
+elementwise nodes alone read: each of them computes it again, rather than one step writing
+it out for all to read back. Scalar constants become literals of the
 Composite. Fused nodes keep the user's trace: ``node.origin`` is the variable they replace,
 and the Composite knows the line of each inner expression for run-time errors.
 """
@@ -16,11 +18,18 @@ from symgraph.graph import Apply, Constant, Variable
 from symgraph.ops.composite import CONSTANT, CNode, Composite, FusedReduce
 from symgraph.ops.elemwise import Elemwise, broadcast_static_shapes
 from symgraph.ops.reduce import CAReduce
+from symgraph.ops.scalar import SCALAR_OPS
 from symgraph.opt.engine import record
 from symgraph.opt.pattern import constant_data
 from symgraph.types import TensorType
 
 MAX_INPUTS = 32  # a kernel's argument list stays short (as Theano's fusion limit)
+# Ops cheap enough to compute again in each elementwise reader rather than keep: one
+# arithmetic instruction against a pass over memory (write, then read back) and a step.
+CHEAP_OPS = frozenset(
+    {"add", "sub", "mul", "neg", "sqr", "abs", "maximum", "minimum", "second", "identity"}
+    | {name for name in SCALAR_OPS if name.startswith("cast_")}
+)
 
 
 def _fusable(node: Apply | str) -> bool:
@@ -29,6 +38,15 @@ def _fusable(node: Apply | str) -> bool:
         and isinstance(node.op, Elemwise)
         and not node.op.inplace_pattern
         and len(node.outputs) == 1
+    )
+
+
+def _copied(producer: Apply, clients) -> bool:
+    """Whether a producer read by several nodes is computed again in each: a single cheap
+    scalar op whose readers are all elementwise nodes that fuse (once the last has taken it
+    in, nothing keeps it)."""
+    return producer.op.scalar_op.name in CHEAP_OPS and all(
+        _fusable(c) for c, _ in clients
     )
 
 
@@ -48,6 +66,7 @@ class _Region:
     def __init__(self, fg: FunctionGraph, root: Apply):
         self.fg, self.root = fg, root
         self.nodes: set[Apply] = {root}
+        self.copies: set[Apply] = set()  # cheap nodes computed here again (they stay shared)
         self.inputs: list[Variable] = []
         self._grow()
 
@@ -57,25 +76,54 @@ class _Region:
     def _grow(self) -> None:
         stack = [self.root]
         ext = {id(v): v for v in self._external(self.root)}
-        while stack:
+        deferred: list[Variable] = []  # read outside the region so far
+
+        def take(v: Variable, copy: bool) -> None:
+            nonlocal ext
+            producer = v.owner
+            trial = dict(ext)
+            trial.pop(id(v), None)
+            trial.update((id(u), u) for u in self._external(producer) if u is not v)
+            if len(trial) > MAX_INPUTS:
+                return
+            self.nodes.add(producer)
+            ext = trial
+            if copy:
+                self.copies.add(producer)  # only its cheap producers are copied with it
+            stack.append(producer)
+
+        while stack or deferred:
+            if not stack:  # the region has grown all it can: copy the cheap ops left
+                for v in deferred:
+                    if v.owner not in self.nodes and self._readers_inside(v) is not None:
+                        take(v, copy=not self._readers_inside(v))
+                deferred = []
+                continue
             node = stack.pop()
             for v in node.inputs:
                 producer = v.owner
                 if producer is None or producer in self.nodes or not _fusable(producer):
                     continue
+                if _literal(v) is not None:
+                    continue
                 # every reader inside the region (a diamond such as g + g*sgn(h) fuses)
-                clients = self.fg.clients.get(v, ())
-                if any(c not in self.nodes for c, _ in clients) or _literal(v) is not None:
-                    continue
-                trial = dict(ext)
-                trial.pop(id(v), None)
-                trial.update((id(u), u) for u in self._external(producer) if u is not v)
-                if len(trial) > MAX_INPUTS:
-                    continue
-                self.nodes.add(producer)
-                ext = trial
-                stack.append(producer)
+                inside = self._readers_inside(v)
+                if node in self.copies:  # the original keeps reading v: copy it, or stop
+                    if inside is not None:
+                        take(v, copy=True)
+                elif inside:
+                    take(v, copy=False)
+                else:
+                    deferred.append(v)
         self.inputs = list(ext.values())
+
+    def _readers_inside(self, v: Variable) -> bool | None:
+        """True: every reader of v is in the region (and not a copy); False: some are not,
+        but v is a cheap op each of its readers may compute again; None: neither."""
+        clients = self.fg.clients.get(v, ())
+        if not any(c not in self.nodes or c in self.copies for c, _ in clients):
+            return True
+        return False if _copied(v.owner, clients) else None
 
     def order(self) -> list[Apply]:
         """The region's nodes, producers first (iterative: chains may be long)."""

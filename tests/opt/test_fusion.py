@@ -40,6 +40,29 @@ def test_a_value_used_twice_is_computed_once_and_not_fused_away():
     assert len(shared) == 1 and len(_fused(f)) == 3
 
 
+def test_a_cheap_op_read_by_several_elementwise_nodes_is_computed_in_each():
+    # logistic regression's x.w + b feeds the sigmoid, the cross-entropy and the gradient:
+    # each fused node adds it again instead of a step writing it out and three reading it
+    a, b = T.dvectors("a", "b")
+    s = (a + b) * 2
+    f = compiled([a, b], [T.exp(s), T.sin(s), T.tanh(s) + 1])
+    nodes = _fused(f)
+    assert len(nodes) == 3 and all(isinstance(n.op.scalar_op, Composite) for n in nodes)
+    assert all(n.inputs == f.maker.fgraph.inputs for n in nodes)
+    av, bv = np.array([0.1, -0.4]), np.array([0.3, 0.2])
+    sv = (av + bv) * 2
+    for got, want in zip(f(av, bv), [np.exp(sv), np.sin(sv), np.tanh(sv) + 1]):
+        np.testing.assert_allclose(got, want, rtol=1e-15)
+
+
+def test_a_cheap_op_read_by_something_else_than_elementwise_nodes_is_kept():
+    a, b = T.dvectors("a", "b")
+    s = a + b
+    f = compiled([a, b], [T.exp(s), T.sin(s), s])  # s is an output
+    assert "Elemwise{add}" in [str(n.op) for n in f.maker.fgraph.toposort()]
+    assert len(_fused(f)) == 3  # the add, exp(add), sin(add): the sum is read, not redone
+
+
 def test_a_value_read_twice_inside_the_chain_is_fused_with_it():
     # the backward pass of relu = 0.5 * (h + abs(h)): g' = 0.5*g + 0.5*g*sgn(h)
     g, h = T.dmatrices("g", "h")
