@@ -95,19 +95,28 @@ def link(kernel: Kernel, obj: bytes, hit: bool, ir_text: str | None, t0: float) 
     return compiled
 
 
-def compile_kernels(kernels: list[Kernel]) -> list[CompiledKernel | NotLowerable]:
+def compile_kernels(
+    kernels: list[Kernel], meanwhile: Callable[[], None] | None = None
+) -> list[CompiledKernel | NotLowerable]:
     """The compiled kernels, each built once per process, or in place of one the renderer
     cannot express, its NotLowerable. Disk-cache hits are linked here; only when some kernel
     is missing is llvm.py imported, to render and compile the missing ones on several threads
     at once (they are then linked one by one). Any other build error is raised.
 
-    Several threads may call this at once (a scan's inner function compiles while its outer
-    function does): each builds the kernels nobody else is building, then waits for those
-    another thread claimed first."""
+    ``meanwhile`` runs on this thread while the missing kernels build on others (inline when
+    none is missing): a scan's inner function compiles while its outer function's kernels
+    build. Several threads may call this at once: each builds the kernels nobody else is
+    building, then waits for those another thread claimed first."""
     while True:
         mine, theirs = _claim(kernels)
         try:
-            _build(mine)
+            if mine and meanwhile is not None:
+                _alongside(functools.partial(_build, mine), meanwhile)
+            else:
+                if meanwhile is not None:
+                    meanwhile()
+                _build(mine)
+            meanwhile = None
         finally:
             with _LOCK:
                 for name, claim in mine.items():
@@ -122,6 +131,26 @@ def compile_kernels(kernels: list[Kernel]) -> list[CompiledKernel | NotLowerable
             done = [failed.get(k.name) or _COMPILED.get(k.name) for k in kernels]
         if all(done):  # else another thread's build raised: claim what it left, and retry
             return done
+
+
+def _alongside(work: Callable[[], None], meanwhile: Callable[[], None]) -> None:
+    """work() on a new thread while this one runs meanwhile(); work's exception is raised."""
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            work()
+        except BaseException as exc:  # noqa: BLE001 (handed to the calling thread)
+            failure.append(exc)
+
+    thread = threading.Thread(target=run, name="symgraph-build")
+    thread.start()
+    try:
+        meanwhile()
+    finally:
+        thread.join()
+    if failure:
+        raise failure[0]
 
 
 class _Claim:

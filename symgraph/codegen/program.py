@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import functools
 import sys
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -246,27 +245,24 @@ def _conv_lowering() -> None:
 _conv_lowering()
 
 
-def _compile_ahead(fg: FunctionGraph) -> list[threading.Thread]:
-    """Start what some ops would compile at their first run (a scan's inner function, through
-    its `compile_ahead`) on threads: its rewrites and rendering, in Python, then overlap this
-    program's LLVM builds, which release the GIL, and the kernels of both build in one go. A
-    failure there is dropped: the op's first run compiles again and raises it in the user's
-    call."""
-    threads = []
-    for node in fg.apply_nodes:
-        ahead = getattr(node.op, "compile_ahead", None)
-        if ahead is not None:
-            thread = threading.Thread(target=_quietly, args=(ahead,), name="symgraph-ahead")
-            thread.start()
-            threads.append(thread)
-    return threads
+def _ahead(fg: FunctionGraph) -> Callable[[], None] | None:
+    """What some ops would compile at their first run (a scan's inner function, through
+    their `compile_ahead`), as one call, run while this program's kernels build: its
+    rewrites and rendering, in Python, then overlap LLVM's work, which releases the GIL. A
+    failure there is dropped: the op's first run compiles again and raises it in the
+    user's call."""
+    hooks = [node.op.compile_ahead for node in fg.apply_nodes if hasattr(node.op, "compile_ahead")]
+    if not hooks:
+        return None
 
+    def run() -> None:
+        for hook in hooks:
+            try:
+                hook()
+            except Exception:  # noqa: BLE001 (raised again at the op's first run)
+                pass
 
-def _quietly(fn: Callable[[], object]) -> None:
-    try:
-        fn()
-    except Exception:  # noqa: BLE001 (raised again where the op compiles at its first run)
-        pass
+    return run
 
 
 class LLVMProgram:
@@ -289,7 +285,6 @@ class LLVMProgram:
         fresh: set[Variable] = set()
         calls_blas = False
         splits: list[tuple[str, Any]] = []  # (global, step): elementwise one-slice bounds
-        ahead = _compile_ahead(fg)
 
         def ref(v: Variable) -> str:
             if v not in names:
@@ -319,9 +314,8 @@ class LLVMProgram:
             planned.append((node, native, emit, ins, outs))
         # The kernels are compiled all at once (on threads); one the renderer cannot express
         # leaves its node to numpy.
-        failed = compile_steps([e.step for _, _, e, _, _ in planned if e.step is not None])
-        for thread in ahead:
-            thread.join()
+        steps = [e.step for _, _, e, _, _ in planned if e.step is not None]
+        failed = compile_steps(steps, meanwhile=_ahead(fg))
         for k, (node, _, emit, ins, outs) in enumerate(planned):
             if emit.step is not None and emit.step in failed:
                 emit = Emit()

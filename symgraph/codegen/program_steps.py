@@ -206,16 +206,20 @@ class KernelStep:
             )
 
 
-def compile_steps(steps: list[KernelStep]) -> list[KernelStep]:
+def compile_steps(
+    steps: list[KernelStep], meanwhile: Callable[[], None] | None = None
+) -> list[KernelStep]:
     """Compile the kernels of ``steps`` together: the LLVM compiler builds those missing from
-    the disk cache on several threads (llvm_load.compile_kernels). Returns the steps whose
-    kernel the renderer cannot express (NotLowerable): their nodes run their numpy reference
-    instead. The C backend's copy of this module (c_program.py) replaces ``compile_kernel``,
-    and then compiles one kernel at a time."""
+    the disk cache on several threads (llvm_load.compile_kernels), while this thread runs
+    ``meanwhile``. Returns the steps whose kernel the renderer cannot express (NotLowerable):
+    their nodes run their numpy reference instead. The C backend's copy of this module
+    (c_program.py) replaces ``compile_kernel``, and then compiles one kernel at a time."""
     todo = [s for s in steps if s._compiled is None]
     if compile_kernel is llvm_load.compile_kernel:
-        results = llvm_load.compile_kernels([s.kernel for s in todo])
+        results = llvm_load.compile_kernels([s.kernel for s in todo], meanwhile)
     else:
+        if meanwhile is not None:
+            meanwhile()
         results = []
         for step in todo:
             try:

@@ -45,9 +45,7 @@ def _copied(producer: Apply, clients) -> bool:
     """Whether a producer read by several nodes is computed again in each: a single cheap
     scalar op whose readers are all elementwise nodes that fuse (once the last has taken it
     in, nothing keeps it)."""
-    return producer.op.scalar_op.name in CHEAP_OPS and all(
-        _fusable(c) for c, _ in clients
-    )
+    return producer.op.scalar_op.name in CHEAP_OPS and all(_fusable(c) for c, _ in clients)
 
 
 def _literal(v: Variable):
@@ -95,8 +93,9 @@ class _Region:
         while stack or deferred:
             if not stack:  # the region has grown all it can: copy the cheap ops left
                 for v in deferred:
-                    if v.owner not in self.nodes and self._readers_inside(v) is not None:
-                        take(v, copy=not self._readers_inside(v))
+                    inside = None if v.owner in self.nodes else self._readers_inside(v)
+                    if inside is not None:
+                        take(v, copy=not inside)
                 deferred = []
                 continue
             node = stack.pop()
