@@ -23,7 +23,6 @@ Nothing is fsynced: a crash may lose or tear recent entries, which the sha256 ch
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import fcntl
 import hashlib
@@ -311,6 +310,8 @@ def _age(seconds: float) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``symgraph-cache [list|size|clear|prune --max-mb N] [--dir PATH]`` on ``argv``."""
+    import argparse  # only for the command line: a compile never pays for it
+
     parser = argparse.ArgumentParser("symgraph-cache", description="symgraph's compiled code cache")
     parser.add_argument("command", nargs="?", default="list", choices=_COMMANDS)
     parser.add_argument("--max-mb", type=float, help="prune: keep at most this many MiB")

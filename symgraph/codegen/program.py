@@ -332,11 +332,9 @@ class LLVMProgram:
             kept.append((node, native, emit))
         for node, native, emit in reversed(kept):
             prefix = f"s{len(self.steps)}_"
-            lines = emit.lines
-            for key in sorted(emit.globals, key=len, reverse=True):
-                value = emit.globals[key]
+            for key, value in emit.globals.items():
                 namespace[prefix + key] = value.step.entry if isinstance(value, EntryOf) else value
-                lines = [_rename(line, key, prefix + key) for line in lines]
+            lines = _prefixed(emit.lines, emit.globals, prefix)
             label = " ".join(str(node).split())  # constants may print on several lines
             label = label if len(label) <= 160 else label[:157] + "..."
             body.append(f"# {label}" + ("  [numpy fallback]" if not native else ""))
@@ -418,10 +416,14 @@ class LLVMProgram:
         return "\n\n".join(parts)
 
 
-def _rename(line: str, old: str, new: str) -> str:
+def _prefixed(lines: list[str], names, prefix: str) -> list[str]:
+    """The lines with each of `names` (a step's globals) as a whole word given `prefix`."""
+    if not names:
+        return lines
     import re
 
-    return re.sub(rf"\b{old}\b", new, line)
+    words = re.compile(r"\b(" + "|".join(sorted(names, key=len, reverse=True)) + r")\b")
+    return words.sub(lambda m: prefix + m.group(1), "\n".join(lines)).split("\n")
 
 
 class LLVMBackend:
