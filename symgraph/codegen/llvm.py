@@ -462,7 +462,8 @@ def render_module(kernel: Kernel) -> str:
     module.data_layout = llvm_jit.data_layout()
     if kernel.kind == "elemwise":
         render_flat(module, kernel)
-        render_strided_elemwise(module, kernel)
+        if kernel.ndim:  # a 0-d kernel only ever runs flat (llvm_entry)
+            render_strided_elemwise(module, kernel)
     else:
         render_strided_reduce(module, kernel)
     render_entry(module, kernel)

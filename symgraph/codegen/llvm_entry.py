@@ -297,6 +297,11 @@ def _elemwise_call(
         n = b.mul(n, v)
     if nd:
         split_later(n)
+    flat = _kernel_fn(module, f"{kernel.name}_flat", [I64, I64] + [I8P] * len(ops))
+    if nd == 0:  # one element: every 0-d array is contiguous, so there is no strided kernel
+        lo, hi = _split(b, n, part, nparts)
+        call_released(module, b, b.sub(hi, lo), flat, [lo, hi] + data)
+        return
     contiguous = ir.Constant(ir.IntType(1), 1)
     for k, o in enumerate(ops):
         if not (k < nin and o.is_scalar):
@@ -305,7 +310,6 @@ def _elemwise_call(
         for d in range(nd):  # a row broadcast down a matrix is not one flat range
             if k < nin and o.bcast[d] and not o.is_scalar:
                 contiguous = b.and_(contiguous, b.icmp_signed("==", shape[d], one))
-    flat = _kernel_fn(module, f"{kernel.name}_flat", [I64, I64] + [I8P] * len(ops))
     strided = _kernel_fn(
         module,
         f"{kernel.name}_strided",
@@ -321,15 +325,9 @@ def _elemwise_call(
                 for k, o in enumerate(ops)
             ]
             shape_arr, strides_arr = _strided_arrays(b, shape, rows)
-            lo, hi = _split(b, shape[0] if nd else one, part, nparts)
-            work = (
-                b.sdiv(
-                    b.mul(n, b.sub(hi, lo)),
-                    b.select(b.icmp_signed(">", shape[0], ir.Constant(I64, 0)), shape[0], one),
-                )
-                if nd
-                else one
-            )
+            lo, hi = _split(b, shape[0], part, nparts)
+            rows_total = b.select(b.icmp_signed(">", shape[0], ir.Constant(I64, 0)), shape[0], one)
+            work = b.sdiv(b.mul(n, b.sub(hi, lo)), rows_total)
             call_released(
                 module, b, work, strided, [lo, hi, shape_arr, _data_array(b, data), strides_arr]
             )

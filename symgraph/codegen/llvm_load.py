@@ -118,10 +118,7 @@ def compile_kernels(
                 _build(mine)
             meanwhile = None
         finally:
-            with _LOCK:
-                for name, claim in mine.items():
-                    del _BUILDING[name]
-                    claim.done.set()
+            _release(mine.values())
         failed = {}
         for name, claim in {**theirs, **mine}.items():
             claim.done.wait()
@@ -185,21 +182,35 @@ def _claim(kernels: list[Kernel]) -> tuple[dict[str, _Claim], dict[str, _Claim]]
 
 
 def _build(mine: dict[str, _Claim]) -> None:
-    """Build and link the kernels this thread claimed."""
+    """Build and link the kernels this thread claimed, releasing each as soon as it is done
+    (a thread waiting for it may be the one that runs `meanwhile` for this build)."""
     if not mine:
         return
     from symgraph.codegen.llvm_build import build_objects
 
     claims = list(mine.values())
-    for claim, built in zip(claims, build_objects([c.kernel for c in claims])):
-        if isinstance(built, NotLowerable):
-            claim.failure = built
-            continue
-        if isinstance(built, BaseException):
-            raise built
-        obj, hit, ir_text, seconds = built
-        with _LOCK:
-            link(claim.kernel, obj, hit, ir_text, time.perf_counter() - seconds)
+    try:
+        for claim, built in zip(claims, build_objects([c.kernel for c in claims])):
+            if isinstance(built, NotLowerable):
+                claim.failure = built
+            elif isinstance(built, BaseException):
+                raise built
+            else:
+                obj, hit, ir_text, seconds = built
+                with _LOCK:
+                    link(claim.kernel, obj, hit, ir_text, time.perf_counter() - seconds)
+            _release([claim])
+    finally:
+        _release(claims)  # those left by an error: their waiters retry
+
+
+def _release(claims) -> None:
+    """Mark claims done (linked, failed, or given up); a claim may be released twice."""
+    with _LOCK:
+        for claim in claims:
+            if _BUILDING.get(claim.kernel.name) is claim:
+                del _BUILDING[claim.kernel.name]
+            claim.done.set()
 
 
 def compile_kernel(kernel: Kernel) -> CompiledKernel:

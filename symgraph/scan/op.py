@@ -162,9 +162,9 @@ class Scan(Op):
         return fn
 
     def compile_ahead(self) -> None:
-        """Compile the inner function now (the native program calls this on a thread while
-        it builds its own kernels). Two threads racing here compile it twice, harmlessly:
-        the two functions are equivalent and the first kept is used."""
+        """Compile the inner function now: the native program calls this while its own
+        kernels build on other threads. Two programs compiling at once on two threads may
+        both compile it, harmlessly: the functions are equivalent and one is kept."""
         self.fn()
 
     def perform(self, node: Apply, inputs: list) -> list:

@@ -340,8 +340,39 @@ def test_shape_i_runs_natively():
     assert [int(g) for g in got] == [6, 5] and all(np.asarray(g).dtype == "int64" for g in got)
 
 
+def test_a_kernel_shared_by_a_scan_and_its_outer_function_is_built_once(tmp_path, monkeypatch):
+    # The outer build claims tanh(a + 2*b) first; the inner function, compiling meanwhile on
+    # this thread, waits for it (it once waited for the whole outer build: a deadlock).
+    import threading
+
+    import symgraph.tensor as T
+    from symgraph.codegen import llvm_load
+    from symgraph.codegen.cache import DiskCache
+
+    monkeypatch.setattr(llvm_load, "_COMPILED", {})
+    monkeypatch.setattr(llvm_load, "_CACHE", DiskCache(tmp_path))
+    monkeypatch.setattr(config, "mode", "llvm")
+    xs, h0 = T.matrix("xs"), T.vector("h0")
+    hs, _ = sg.scan(lambda x, h: T.tanh(x + 2 * h), sequences=xs, outputs_info=h0)
+    built: list = []
+    compiling = threading.Thread(
+        target=lambda: built.append(
+            sg.function([xs, h0], [hs, T.tanh(xs[0] + 2 * h0), T.exp(xs).sum()])
+        ),
+        daemon=True,  # a deadlock fails the test instead of hanging the run
+    )
+    compiling.start()
+    compiling.join(timeout=120)
+    assert built, "compiling the function did not finish"
+    xv, hv = np.linspace(-1, 1, 12).reshape(4, 3), np.array([0.1, -0.2, 0.3])
+    got, first, _ = built[0](xv, hv)
+    np.testing.assert_allclose(first, np.tanh(xv[0] + 2 * hv), rtol=1e-12)
+    np.testing.assert_allclose(got[0], first, rtol=1e-12)
+    assert not llvm_load._BUILDING
+
+
 def test_a_scans_inner_function_compiles_with_its_outer_function(tmp_path, monkeypatch):
-    # compiled on a thread while the outer kernels build, not at the first call
+    # compiled while the outer kernels build, not at the first call
     import symgraph.tensor as T
     from symgraph.codegen import llvm_load
     from symgraph.codegen.cache import DiskCache
