@@ -393,3 +393,23 @@ def test_a_scans_inner_function_compiles_with_its_outer_function(tmp_path, monke
         want.append(h)
     np.testing.assert_allclose(got, want, rtol=1e-12)
     np.testing.assert_allclose(total, np.exp(want).sum(), rtol=1e-12)
+
+
+def test_an_error_building_the_outer_kernels_beside_a_scan_is_raised(tmp_path, monkeypatch):
+    # the build runs on its own thread while the inner function compiles on this one
+    import symgraph.tensor as T
+    from symgraph.codegen import llvm_jit, llvm_load
+    from symgraph.codegen.cache import DiskCache
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("broken for the test")
+
+    monkeypatch.setattr(llvm_load, "_COMPILED", {})
+    monkeypatch.setattr(llvm_load, "_CACHE", DiskCache(tmp_path))
+    monkeypatch.setattr(llvm_jit, "emit_object", broken)
+    monkeypatch.setattr(config, "mode", "llvm")
+    xs, h0 = T.matrix("xs"), T.vector("h0")
+    hs, _ = sg.scan(lambda x, h: T.tanh(x + 2 * h), sequences=xs, outputs_info=h0)
+    with pytest.raises(RuntimeError, match="broken for the test"):
+        sg.function([xs, h0], [hs, T.exp(xs).sum()])
+    assert not llvm_load._BUILDING
