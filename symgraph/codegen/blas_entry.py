@@ -425,12 +425,6 @@ def entry(kind: str, dtype: str) -> Callable | None:
         return _BUILT[kind, dtype]
 
 
-def entries() -> dict[tuple[str, str], Callable] | None:
-    """All four entries by (kind, dtype), or None when they cannot be built here."""
-    found = {(kind, dtype): entry(kind, dtype) for kind, dtype in KINDS}
-    return None if None in found.values() else found
-
-
 def _build(kind: str, dtype: str) -> Callable | None:
     lib = cblas.library()
     if lib is None:

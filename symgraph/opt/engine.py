@@ -66,6 +66,13 @@ class _Tracker:
                 engine.push(node)
 
 
+def _op_keys(op: Op) -> tuple[tuple, list]:
+    """(a cache key for ops alike, the engine's index keys that may name `op`: its scalar
+    op's name for an Elemwise, then its classes)."""
+    name = op.scalar_op.name if isinstance(op, Elemwise) else None
+    return (type(op), name), ([("elemwise", name)] if name else []) + list(type(op).__mro__)
+
+
 def _spec_levels(pattern, level: int = 1):
     """(spec, level) of every node of a pattern (the root at level 1)."""
     if getattr(pattern, "args", None) is None:
@@ -118,23 +125,19 @@ class Engine:
             self.work.append(node)
 
     def reach(self, op: Op) -> int:
-        """The deepest level at which some pattern may match `op` (0: none), found by the
-        keys rules_for looks up."""
-        key = (type(op), op.scalar_op.name if isinstance(op, Elemwise) else None)
+        """The deepest level at which some pattern may match `op` (0: none)."""
+        key, index_keys_of_op = _op_keys(op)
         found = self._reach.get(key)
         if found is None:
-            keys = [("elemwise", key[1])] if key[1] else []
-            keys += type(op).__mro__
-            found = self._reach[key] = max((self.deepest.get(k, 0) for k in keys), default=0)
+            levels = (self.deepest.get(k, 0) for k in index_keys_of_op)
+            found = self._reach[key] = max(levels, default=0)
         return found
 
     def rules_for(self, op: Op) -> list[Rule]:
-        key = (type(op), op.scalar_op.name if isinstance(op, Elemwise) else None)
+        key, index_keys_of_op = _op_keys(op)
         found = self._for_op.get(key)
         if found is None:
-            pairs = list(self.index.get(("elemwise", key[1]), [])) if key[1] else []
-            for klass in type(op).__mro__:
-                pairs += self.index.get(klass, [])
+            pairs = [pair for k in index_keys_of_op for pair in self.index.get(k, [])]
             found = [rule for _, rule in sorted(dict(pairs).items())]
             self._for_op[key] = found
         return found

@@ -42,6 +42,17 @@ def _scalar(v: Variable) -> Variable | None:
     return dimshuffle(v, ()) if v.ndim else v
 
 
+def _factor(k, out: Variable):
+    """A scale factor for a gemm of `out`'s dtype: a Python number as is, a one-element
+    tensor as a 0-d one upcast to out's dtype (None when that would lose precision)."""
+    if not isinstance(k, Variable):
+        return k
+    k = _scalar(k)
+    if k is None or not np.can_cast(k.dtype, out.dtype, "safe"):
+        return None
+    return up(k, out)
+
+
 def _gemm(
     z: Variable, alpha, a: Variable, b: Variable, out: Variable, fg, *used_once: Variable
 ) -> Variable | None:
@@ -51,13 +62,9 @@ def _gemm(
     from symgraph.ops.gemm import gemm_no_inplace, gemv_no_inplace
     from symgraph.ops.shape import transpose
 
+    alpha = None if alpha is None else _factor(alpha, out)  # the product upcasts it anyway
     if alpha is None or any(len(fg.clients.get(v, ())) != 1 for v in used_once):
         return None
-    if isinstance(alpha, Variable):
-        alpha = _scalar(alpha)
-        if alpha is None or not np.can_cast(alpha.dtype, out.dtype, "safe"):
-            return None
-        alpha = up(alpha, out)  # the product upcast alpha to out's dtype anyway
     if out.dtype not in FLOAT_DTYPES or any(v.dtype != out.dtype for v in (z, a, b)):
         return None
     if z.type.broadcastable != out.type.broadcastable or z.ndim != out.ndim:
@@ -77,10 +84,8 @@ def _scaled_input(
 ) -> Variable | None:
     """gemm(k * z, alpha, a, b, beta) -> gemm(z, alpha, a, b, beta * k) for a scalar k: BLAS
     scales z in the pass that adds the product (SGD momentum's 0.9 * velocity)."""
-    k = _scalar(k)
-    if k is None or not np.can_cast(k.dtype, out.dtype, "safe"):
-        return None
-    if z.dtype != out.dtype or z.type.broadcastable != out.type.broadcastable:
+    k = _factor(k, out)
+    if k is None or z.dtype != out.dtype or z.type.broadcastable != out.type.broadcastable:
         return None
     return out.owner.op(z, alpha, a, b, m.mul(beta, up(k, beta)))
 
@@ -89,13 +94,9 @@ def _fold_update(z: Variable, k, g: Variable, out: Variable, fg, *used_once: Var
     """z + k * gemm(z, alpha, a, b, beta) -> gemm(z, k * alpha, a, b, 1 + k * beta) for a
     scalar k (gemv alike): an SGD step on a term that already reads z (L2 decay) becomes one
     BLAS pass, which the in-place pass then runs in z's own storage."""
+    k = None if k is None else _factor(k, out)
     if k is None or any(len(fg.clients.get(v, ())) != 1 for v in (g, *used_once)):
         return None
-    if isinstance(k, Variable):
-        k = _scalar(k)
-        if k is None or not np.can_cast(k.dtype, out.dtype, "safe"):
-            return None
-        k = up(k, out)
     if z.dtype != out.dtype or z.type.broadcastable != out.type.broadcastable:
         return None
     _, alpha, a, b, beta = g.owner.inputs

@@ -340,11 +340,10 @@ def test_shape_i_runs_natively():
     assert [int(g) for g in got] == [6, 5] and all(np.asarray(g).dtype == "int64" for g in got)
 
 
-def test_a_kernel_shared_by_a_scan_and_its_outer_function_is_built_once(tmp_path, monkeypatch):
-    # The outer build claims tanh(a + 2*b) first; the inner function, compiling meanwhile on
-    # this thread, waits for it (it once waited for the whole outer build: a deadlock).
-    import threading
-
+@pytest.fixture
+def tanh_scan(tmp_path, monkeypatch):
+    """A scan of h = tanh(x + 2h) over the rows of xs, compiled natively from an empty kernel
+    cache (as a new process would): returns (xs, h0, hs)."""
     import symgraph.tensor as T
     from symgraph.codegen import llvm_load
     from symgraph.codegen.cache import DiskCache
@@ -354,6 +353,18 @@ def test_a_kernel_shared_by_a_scan_and_its_outer_function_is_built_once(tmp_path
     monkeypatch.setattr(config, "mode", "llvm")
     xs, h0 = T.matrix("xs"), T.vector("h0")
     hs, _ = sg.scan(lambda x, h: T.tanh(x + 2 * h), sequences=xs, outputs_info=h0)
+    return xs, h0, hs
+
+
+def test_a_kernel_shared_by_a_scan_and_its_outer_function_is_built_once(tanh_scan):
+    # The outer build claims tanh(a + 2*b) first; the inner function, compiling meanwhile on
+    # this thread, waits for it (it once waited for the whole outer build: a deadlock).
+    import threading
+
+    import symgraph.tensor as T
+    from symgraph.codegen import llvm_load
+
+    xs, h0, hs = tanh_scan
     built: list = []
     compiling = threading.Thread(
         target=lambda: built.append(
@@ -371,17 +382,12 @@ def test_a_kernel_shared_by_a_scan_and_its_outer_function_is_built_once(tmp_path
     assert not llvm_load._BUILDING
 
 
-def test_a_scans_inner_function_compiles_with_its_outer_function(tmp_path, monkeypatch):
+def test_a_scans_inner_function_compiles_with_its_outer_function(tanh_scan):
     # compiled while the outer kernels build, not at the first call
     import symgraph.tensor as T
     from symgraph.codegen import llvm_load
-    from symgraph.codegen.cache import DiskCache
 
-    monkeypatch.setattr(llvm_load, "_COMPILED", {})
-    monkeypatch.setattr(llvm_load, "_CACHE", DiskCache(tmp_path))
-    monkeypatch.setattr(config, "mode", "llvm")
-    xs, h0 = T.matrix("xs"), T.vector("h0")
-    hs, _ = sg.scan(lambda x, h: T.tanh(x + 2 * h), sequences=xs, outputs_info=h0)
+    xs, h0, hs = tanh_scan
     f = sg.function([xs, h0], [hs, T.exp(hs).sum()])
     before = dict(llvm_load.STATS)
     xv, hv = np.linspace(-1, 1, 12).reshape(4, 3), np.array([0.1, -0.2, 0.3])
@@ -395,21 +401,16 @@ def test_a_scans_inner_function_compiles_with_its_outer_function(tmp_path, monke
     np.testing.assert_allclose(total, np.exp(want).sum(), rtol=1e-12)
 
 
-def test_an_error_building_the_outer_kernels_beside_a_scan_is_raised(tmp_path, monkeypatch):
+def test_an_error_building_the_outer_kernels_beside_a_scan_is_raised(tanh_scan, monkeypatch):
     # the build runs on its own thread while the inner function compiles on this one
     import symgraph.tensor as T
     from symgraph.codegen import llvm_jit, llvm_load
-    from symgraph.codegen.cache import DiskCache
 
     def broken(*args, **kwargs):
         raise RuntimeError("broken for the test")
 
-    monkeypatch.setattr(llvm_load, "_COMPILED", {})
-    monkeypatch.setattr(llvm_load, "_CACHE", DiskCache(tmp_path))
     monkeypatch.setattr(llvm_jit, "emit_object", broken)
-    monkeypatch.setattr(config, "mode", "llvm")
-    xs, h0 = T.matrix("xs"), T.vector("h0")
-    hs, _ = sg.scan(lambda x, h: T.tanh(x + 2 * h), sequences=xs, outputs_info=h0)
+    xs, h0, hs = tanh_scan
     with pytest.raises(RuntimeError, match="broken for the test"):
         sg.function([xs, h0], [hs, T.exp(xs).sum()])
     assert not llvm_load._BUILDING
