@@ -191,6 +191,7 @@ def run_in_new_processes(script: str, compiledir, times: int = 2) -> list[str]:
 
     root = Path(sg.__file__).parent.parent
     env = dict(os.environ, PYTHONPATH=str(root), SYMGRAPH_FLAGS=f"compiledir={compiledir}")
+    env.pop("SYMGRAPH_LD", None)  # the test session turns libraries off for itself only
     runs = [
         subprocess.run(
             [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300

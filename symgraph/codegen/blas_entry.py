@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from symgraph.codegen import cblas
+from symgraph.codegen import cblas, native_lib
 from symgraph.codegen.llvm_abi import (
     ALIGNED,
     METH_FASTCALL,
@@ -397,14 +397,14 @@ def _key(kind: str, dtype: str, index_bits: int) -> str:
     integer width, the host."""
     import llvmlite
 
-    from symgraph.codegen import llvm_jit
     from symgraph.codegen.cache import cache_key
+    from symgraph.codegen.llvm_load import host_flags
 
     source = hashlib.sha256(f"{VERSION} {kind} {dtype} {index_bits}".encode())
     here = Path(__file__).parent
     for name in ("blas_entry.py", "llvm_abi.py", "llvm_entry.py", "llvm_jit.py"):
         source.update((here / name).read_bytes())
-    flags = [llvm_jit.host_cpu_name(), llvm_jit.host_cpu_features()]
+    flags = list(host_flags())
     return cache_key(
         source.hexdigest(), "llvm-blas-entry", flags, {"llvmlite": llvmlite.__version__}
     )
@@ -430,35 +430,47 @@ def _build(kind: str, dtype: str) -> Callable | None:
     if lib is None:
         return None
     try:
-        from symgraph.codegen import llvm_jit
         from symgraph.codegen.cache import DiskCache
 
         abi()
         if not _float_layout_ok():
             return None
-        key, cache = _key(kind, dtype, lib.index_bits), DiskCache()
-        obj = cache.get_bytes(key)
-        if obj is None:
-            # Unoptimized IR: the entry is branches and loads around one call, and runs as
-            # fast as after O3 (~0.2 us a call both), while O3 took ~0.3 s of a cold compile.
-            ir_text = render(lib.index_bits, ((kind, dtype),))
-            obj = llvm_jit.emit_object(ir_text, optimize=False)
-            cache.put_bytes(key, obj, {"what": f"blas entry {kind} {dtype}"})
-        module = llvm_jit.load_object(obj)
-        name = _name(kind, dtype)
-        with module.jit.lock:
-            slot = module.jit.engine.get_global_value_address(f"{name}_blas")
+        key, cache, name = _key(kind, dtype, lib.index_bits), DiskCache(), _name(kind, dtype)
+        found = native_lib.load(cache, key)
+        if found is not None:
+            slot, address = (native_lib.address(found, name + s) for s in ("_blas", "_call"))
+        else:
+            slot, address = _jit_load(cache, key, kind, dtype, lib.index_bits)
         pointer = ctypes.cast(lib.functions[kind, np.dtype(dtype)], ctypes.c_void_p).value
         if not slot or not pointer:
             return None
         ctypes.c_void_p.from_address(slot).value = pointer
-        method = _MethodDef(name.encode(), module.address(f"{name}_call"), METH_FASTCALL, None)
+        method = _MethodDef(name.encode(), address, METH_FASTCALL, None)
         items = (np.ndarray, float, np.dtype("float32"), np.dtype("float64"))
         self = (*items, method)  # the function keeps its method table alive through self
         call = _new_cfunction(ctypes.addressof(method), self, None)
     except Exception:  # noqa: BLE001 (any failure here leaves the ctypes path, never a wrong result)
         return None
     return call if _works(kind, dtype, call) else None
+
+
+def _jit_load(cache, key: str, kind: str, dtype: str, index_bits: int) -> tuple[int, int]:
+    """The addresses of the entry's pointer slot and function, its object code (from the disk
+    cache, or compiled now) linked into the process JIT; its library is linked for later."""
+    from symgraph.codegen import llvm_jit
+
+    obj = cache.get_bytes(key)
+    if obj is None:
+        # Unoptimized IR: the entry is branches and loads around one call, and runs as fast
+        # as after O3 (~0.2 us a call both), while O3 took ~0.3 s of a cold compile.
+        obj = llvm_jit.emit_object(render(index_bits, ((kind, dtype),)), optimize=False)
+        cache.put_bytes(key, obj, {"what": f"blas entry {kind} {dtype}"})
+    module = llvm_jit.load_object(obj)
+    native_lib.link_later(cache, key, [key], f"blas entry {kind} {dtype}")
+    name = _name(kind, dtype)
+    with module.jit.lock:
+        slot = module.jit.engine.get_global_value_address(f"{name}_blas")
+    return slot, module.address(f"{name}_call")
 
 
 def _works(kind: str, dtype: str, call: Callable) -> bool:

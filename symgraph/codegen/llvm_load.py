@@ -1,9 +1,12 @@
-"""LLVM kernels from the disk cache into the process JIT, without the renderer.
+"""LLVM kernels from the disk cache into the process, without the renderer.
 
-``compile_kernel(kernel)`` returns the process-wide `CompiledKernel`: when the kernel's object
-code is in the disk cache it is linked here, importing neither llvmlite.ir nor the renderer
-(llvm.py, llvm_entry.py, llvm_math.py, llvm_scalar.py); otherwise llvm.py renders, optimizes
-and caches it. A warm start (every kernel a hit) so skips milliseconds of imports.
+``compile_kernels(kernels)`` returns the process-wide `CompiledKernel` of each. When the disk
+cache holds a shared library of exactly these kernels (native_lib.py: one per compiled
+function, so the next process that compiles it) it is opened with dlopen, importing no LLVM at
+all. Otherwise each kernel whose object code is cached is linked into the process JIT, which
+imports llvmlite.binding but neither llvmlite.ir nor the renderer (llvm.py, llvm_entry.py,
+llvm_math.py, llvm_scalar.py), llvm.py renders, optimizes and caches the others, and the
+library of the set is linked in the background, for the next process.
 """
 
 from __future__ import annotations
@@ -17,8 +20,8 @@ from pathlib import Path
 
 import llvmlite
 
-from symgraph.codegen import llvm_jit
-from symgraph.codegen.cache import DiskCache, cache_key
+from symgraph.codegen import native_lib
+from symgraph.codegen.cache import DiskCache, cache_key, cpu_identity
 from symgraph.codegen.kernel import Kernel, NotLowerable
 
 RENDERER_VERSION = "2"
@@ -41,12 +44,13 @@ _RENDERER_MODULES = (
 
 
 class CompiledKernel:
-    """A kernel living in the process JIT: its entry point and what it came from."""
+    """A kernel living in this process (in the JIT, or in a shared library): its entry point
+    and what it came from."""
 
     def __init__(self, kernel: Kernel, ir_text: str | None, module, call, hit, compile_s, keep):
         self.kernel = kernel
         self._ir = ir_text
-        self.module: llvm_jit.CompiledModule = module
+        self.module = module  # llvm_jit.CompiledModule, or the library's ctypes.CDLL
         self.call: Callable = call  # call(*inputs, *outputs[, part, nparts]) -> int
         self.cache_hit: bool = hit
         self.compile_s: float = compile_s
@@ -77,19 +81,37 @@ def renderer_fingerprint() -> str:
     return h.hexdigest()
 
 
+@functools.cache
+def host_flags() -> tuple[str]:
+    """What object code depends on of this host, for cache keys: the CPU's model and features,
+    from /proc/cpuinfo where there is one (without LLVM), else as LLVM sees them."""
+    identity = cpu_identity()
+    if identity is None:
+        from symgraph.codegen import llvm_jit
+
+        identity = f"{llvm_jit.host_cpu_name()} {llvm_jit.host_cpu_features()}"
+    return (identity,)
+
+
 def kernel_key(kernel: Kernel) -> str:
-    """The disk-cache key of a kernel's object code on this host."""
-    flags = [llvm_jit.host_cpu_name(), llvm_jit.host_cpu_features(), renderer_fingerprint()]
+    """The disk-cache key of a kernel's object code (and of its library) on this host."""
+    flags = [*host_flags(), renderer_fingerprint()]
     return cache_key(kernel.listing(), "llvm", flags, {"llvmlite": llvmlite.__version__})
 
 
 def link(kernel: Kernel, obj: bytes, hit: bool, ir_text: str | None, t0: float) -> CompiledKernel:
     """Link `obj` into the JIT and register the kernel (the caller holds _LOCK)."""
-    from symgraph.codegen.llvm_abi import make_entry
+    from symgraph.codegen import llvm_jit
 
     module = llvm_jit.load_object(obj)
+    return _register(kernel, module, module.address(f"{kernel.name}_call"), hit, ir_text, t0)
+
+
+def _register(kernel: Kernel, module, address: int, hit: bool, ir_text, t0) -> CompiledKernel:
+    from symgraph.codegen.llvm_abi import make_entry
+
     STATS["cache_hits" if hit else "compiled"] += 1
-    call, keep = make_entry(kernel, module.address(f"{kernel.name}_call"))
+    call, keep = make_entry(kernel, address)
     compiled = CompiledKernel(kernel, ir_text, module, call, hit, time.perf_counter() - t0, keep)
     _COMPILED[kernel.name] = compiled
     return compiled
@@ -107,6 +129,40 @@ def compile_kernels(
     none is missing): a scan's inner function compiles while its outer function's kernels
     build. Several threads may call this at once: each builds the kernels nobody else is
     building, then waits for those another thread claimed first."""
+    if not kernels:
+        return []
+    keys = {kernel_key(k): k for k in kernels}
+    library_key = cache_key("\n".join(sorted(keys)), "llvm-library")
+    if _from_library(library_key, kernels):
+        return _compile(kernels, meanwhile)  # only what the library lacks: NotLowerable ones
+    done = _compile(kernels, meanwhile)
+    built = [key for key, k in keys.items() if isinstance(_COMPILED.get(k.name), CompiledKernel)]
+    native_lib.link_later(_CACHE, library_key, built, f"library of {len(built)} kernels")
+    return done
+
+
+def _from_library(key: str, kernels: list[Kernel]) -> bool:
+    """Register the kernels not yet in this process from the cached library ``key``; False
+    when there is no such library."""
+    t0 = time.perf_counter()
+    with _LOCK:
+        wanted = [k for k in kernels if k.name not in _COMPILED and k.name not in _BUILDING]
+        if not wanted:
+            return native_lib.cached(_CACHE, key) is not None
+        lib = native_lib.load(_CACHE, key)
+        if lib is None:
+            return False
+        for kernel in wanted:
+            try:
+                address = native_lib.address(lib, f"{kernel.name}_call")
+            except KeyError:
+                continue  # not lowerable when the library was linked: built (and refused) again
+            _register(kernel, lib, address, True, None, t0)
+    return True
+
+
+def _compile(kernels: list[Kernel], meanwhile: Callable[[], None] | None):
+    """compile_kernels without the library: link the cached objects, build the others."""
     while True:
         mine, theirs = _claim(kernels)
         try:
