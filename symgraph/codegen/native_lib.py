@@ -24,6 +24,7 @@ import ctypes
 import functools
 import os
 import shutil
+import sys
 import threading
 from pathlib import Path
 
@@ -41,9 +42,10 @@ class LinkError(RuntimeError):
 
 @functools.cache
 def linker() -> str | None:
-    """The linker's path, or None when there is none (or ``SYMGRAPH_LD=none``)."""
+    """The linker's path, or None when there is none (or ``SYMGRAPH_LD=none``, or the system
+    is not Linux: the flags and the loader's handling of text relocations are ELF's)."""
     wanted = os.environ.get("SYMGRAPH_LD", "ld")
-    if wanted.lower() in ("", "none", "0", "off"):
+    if wanted.lower() in ("", "none", "0", "off") or not sys.platform.startswith("linux"):
         return None
     return shutil.which(wanted)
 
