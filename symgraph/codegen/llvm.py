@@ -200,21 +200,29 @@ def operands(kernel: Kernel) -> list:
     return list(kernel.inputs) + list(kernel.outputs)
 
 
-def render_flat(module: ir.Module, kernel: Kernel) -> None:
-    """The contiguous elementwise kernel: one flat loop, scalar operands read once."""
+def _range_function(module: ir.Module, kernel: Kernel, suffix: str) -> tuple:
+    """``void <name>_<suffix>(i64 start, i64 stop, i8* noalias in0, ..., i8* noalias out0,
+    ...)``: its function, a builder at its entry, and the operands as typed pointers."""
     ops = operands(kernel)
     names = [f"in{k}" for k in range(len(kernel.inputs))]
     names += [f"out{k}" for k in range(len(kernel.outputs))]
     fn = _function(
-        module, f"{kernel.name}_flat", [I64, I64] + [I8P] * len(ops), ["start", "stop"] + names
+        module, f"{kernel.name}_{suffix}", [I64, I64] + [I8P] * len(ops), ["start", "stop"] + names
     )
     for arg in fn.args[2:]:
-        arg.add_attribute("noalias")  # outputs are fresh or exactly an input (in place)
+        arg.add_attribute("noalias")
     b = ir.IRBuilder(fn.append_basic_block("entry"))
     bases = [
         b.bitcast(arg, storage_type(o.dtype).as_pointer(), name=f"{nm}.p")
         for arg, o, nm in zip(fn.args[2:], ops, names)
     ]
+    return fn, b, bases
+
+
+def render_flat(module: ir.Module, kernel: Kernel) -> None:
+    """The contiguous elementwise kernel: one flat loop, scalar operands read once."""
+    # outputs are fresh or exactly an input (in place): the operands can be noalias
+    fn, b, bases = _range_function(module, kernel, "flat")
     hoisted = {
         k: load_element(b, bases[k], i64(0), o.dtype)
         for k, o in enumerate(kernel.inputs)
@@ -427,17 +435,7 @@ def _reduce_rows(module: ir.Module, kernel: Kernel, moving: list[int]) -> ir.Fun
     (a reduction's output is a fresh array, never one of its inputs)."""
     nin, out_dtype, op = len(kernel.inputs), kernel.outputs[0].dtype, kernel.reduce_op
     ops = operands(kernel)
-    names = [f"in{k}" for k in range(nin)] + ["out0"]
-    fn = _function(
-        module, f"{kernel.name}_rows", [I64, I64] + [I8P] * len(ops), ["start", "stop"] + names
-    )
-    for arg in fn.args[2:]:
-        arg.add_attribute("noalias")
-    b = ir.IRBuilder(fn.append_basic_block("entry"))
-    bases = [
-        b.bitcast(arg, storage_type(o.dtype).as_pointer(), name=f"{nm}.p")
-        for arg, o, nm in zip(fn.args[2:], ops, names)
-    ]
+    fn, b, bases = _range_function(module, kernel, "rows")
     fixed = {
         k: load_element(b, bases[k], i64(0), o.dtype)
         for k, o in enumerate(kernel.inputs)
