@@ -1,12 +1,12 @@
 """LLVM kernels from the disk cache into the process, without the renderer.
 
 ``compile_kernels(kernels)`` returns the process-wide `CompiledKernel` of each. When the disk
-cache holds a shared library of exactly these kernels (native_lib.py: one per compiled
-function, so the next process that compiles it) it is opened with dlopen, importing no LLVM at
-all. Otherwise each kernel whose object code is cached is linked into the process JIT, which
-imports llvmlite.binding but neither llvmlite.ir nor the renderer (llvm.py, llvm_entry.py,
-llvm_math.py, llvm_scalar.py), llvm.py renders, optimizes and caches the others, and the
-library of the set is linked in the background, for the next process.
+cache holds a shared library of exactly these kernels (native_lib.py: one per set, i.e. per
+compiled function, linked for the next process that compiles it) it is opened with dlopen,
+importing no LLVM at all. Otherwise each kernel whose object code is cached is linked into
+the process JIT, which imports llvmlite.binding but neither llvmlite.ir nor the renderer
+(llvm.py, llvm_entry.py, llvm_math.py, llvm_scalar.py), llvm.py renders, optimizes and caches
+the others, and the library of the set is linked in the background, for the next process.
 """
 
 from __future__ import annotations

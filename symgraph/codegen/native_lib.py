@@ -139,8 +139,9 @@ def _drain() -> None:
             if all(obj is not None for obj in objects):
                 build = functools.partial(link, objects)
                 cache.get_or_build_file(key, SUFFIX, build, {"what": what})
-        except Exception:  # noqa: BLE001 (no library: the next process links the objects
-            pass  # into the JIT, as this one did; the worker must live on for the next links)
+        except Exception:  # noqa: BLE001 (then the next process links the objects into the
+            # JIT, as this one did; the worker lives on for the other links)
+            pass
 
 
 def wait() -> None:
