@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from symgraph.codegen.cache import DiskCache, cache_key, main
+from symgraph.codegen.cache import DiskCache, cache_key, cpu_identity, main
 from symgraph.config import config
 
 REPO = Path(__file__).resolve().parents[2]
@@ -308,3 +308,13 @@ def test_concurrent_threads_build_once(tmp_path):
         t.join()
     assert build.calls == 1
     assert sorted(results) == [(b"object code", False)] + [(b"object code", True)] * 3
+
+
+def test_cpu_identity_is_the_model_and_its_features_not_its_clock():
+    identity = cpu_identity()
+    if not Path("/proc/cpuinfo").is_file():  # then keys ask LLVM (llvm_load.host_flags)
+        assert identity is None
+        return
+    assert "flags=" in identity or "Features=" in identity
+    assert "MHz" not in identity and "bogomips" not in identity.lower()
+    assert identity == cpu_identity.__wrapped__()  # the same on every read
