@@ -47,7 +47,8 @@ from symgraph.ops.shape import Shape_i
 class Emit:
     """What a step contributes to the driver: source lines and the globals they name."""
 
-    def __init__(self) -> None:
+    def __init__(self, scope: str = "") -> None:
+        self.scope = scope  # prefixes the step's global names: unique in the driver
         self.lines: list[str] = []
         self.globals: dict[str, Any] = {}
         self.uses: list[Variable] | None = None  # the node inputs read; None: all of them
@@ -59,7 +60,7 @@ class Emit:
         self.split: str | None = None  # the global holding the step's one-slice bound
 
     def name(self, prefix: str, value: Any) -> str:
-        key = f"{prefix}{len(self.globals)}"
+        key = f"{self.scope}{prefix}{len(self.globals)}"
         self.globals[key] = value
         return key
 
@@ -303,13 +304,14 @@ class LLVMProgram:
             for v in node.outputs:
                 names[v] = f"v{len(names)}"
                 outs.append(names[v])
-            emit = Emit()
+            scope = f"s{len(planned)}_"
+            emit = Emit(scope)
             try:
                 native = lower(node.op, node, ins, outs, emit)
             except NotLowerable:
                 native = False
             if not native:
-                emit = Emit()
+                emit = Emit(scope)
                 self._fallback(node, ins, outs, emit)
             planned.append((node, native, emit, ins, outs))
         # The kernels are compiled all at once (on threads); one the renderer cannot express
@@ -318,7 +320,7 @@ class LLVMProgram:
         failed = compile_steps(steps, meanwhile=_ahead(fg))
         for k, (node, _, emit, ins, outs) in enumerate(planned):
             if emit.step is not None and emit.step in failed:
-                emit = Emit()
+                emit = Emit(emit.scope)
                 self._fallback(node, ins, outs, emit)
                 planned[k] = (node, False, emit, ins, outs)
         # Steps whose results nobody reads are dropped: e.g. the DimShuffle of a constant that
@@ -331,10 +333,9 @@ class LLVMProgram:
             live.update(node.inputs if emit.uses is None else emit.uses)
             kept.append((node, native, emit))
         for node, native, emit in reversed(kept):
-            prefix = f"s{len(self.steps)}_"
             for key, value in emit.globals.items():
-                namespace[prefix + key] = value.step.entry if isinstance(value, EntryOf) else value
-            lines = _prefixed(emit.lines, emit.globals, prefix)
+                namespace[key] = value.step.entry if isinstance(value, EntryOf) else value
+            lines = emit.lines
             label = " ".join(str(node).split())  # constants may print on several lines
             label = label if len(label) <= 160 else label[:157] + "..."
             body.append(f"# {label}" + ("  [numpy fallback]" if not native else ""))
@@ -348,7 +349,7 @@ class LLVMProgram:
             if emit.step is not None:
                 self.kernel_steps.append(emit.step)
             if emit.split is not None:
-                splits.append((prefix + emit.split, emit.step))
+                splits.append((emit.split, emit.step))
         if calls_blas:
             for step in self.kernel_steps:
                 step.parallel_min = PARALLEL_MIN_WITH_BLAS
@@ -414,16 +415,6 @@ class LLVMProgram:
         for k in self.kernels:
             parts.append(k.ir)
         return "\n\n".join(parts)
-
-
-def _prefixed(lines: list[str], names, prefix: str) -> list[str]:
-    """The lines with each of `names` (a step's globals) as a whole word given `prefix`."""
-    if not names:
-        return lines
-    import re
-
-    words = re.compile(r"\b(" + "|".join(sorted(names, key=len, reverse=True)) + r")\b")
-    return words.sub(lambda m: prefix + m.group(1), "\n".join(lines)).split("\n")
 
 
 class LLVMBackend:
