@@ -1,10 +1,14 @@
 """The LLVM renderer of the kernel IR: loop nests with llvmlite's IRBuilder, JIT-compiled.
 
-Each kernel becomes one LLVM module with three functions (operands: inputs, then outputs):
+Each kernel becomes one LLVM module with three or four functions (operands: inputs, then
+outputs):
 
 ``void <name>_flat(i64 start, i64 stop, i8* op0, i8* op1, ...)``
     elementwise kernels only: every operand C-contiguous with the output's shape (or one
     broadcast element), elements [start, stop) of the flat range; the loop the vectorizer likes.
+``void <name>_rows(i64 start, i64 stop, i8* op0, ...)``
+    reductions over leading axes only: one row of unit stride folded into the output row
+    (``_reduce_rows``), which the strided function calls row by row.
 ``void <name>_strided(i64 start, i64 stop, i64* shape, i8** data, i64* strides)``
     any layout: ``strides[k * ndim + d]`` is operand k's stride on axis d in *elements* (0 where
     it broadcasts; for a reduction's output, 0 on the reduced axes); axis 0 runs over
@@ -416,10 +420,10 @@ def render_strided_reduce(module: ir.Module, kernel: Kernel) -> None:
                 b.call(rows, [lo, hi, *ptrs])
                 return
             with loop(b, lo, hi, "j", vectorize=False) as j:
-                io = b.add(offsets[nin], j if unit else b.mul(j, st.strides[nin][nd - 1]))
+                io = b.add(offsets[nin], b.mul(j, st.strides[nin][nd - 1]))
                 out_ptr = b.gep(st.bases[nin], [io], inbounds=True)
                 acc = _load_acc(b, out_ptr, out_dtype)
-                new = emit_scalar(b, op, [acc, value_at(offsets, j, unit)], out_dtype, out_dtype)
+                new = emit_scalar(b, op, [acc, value_at(offsets, j, False)], out_dtype, out_dtype)
                 _store_acc(b, new, out_ptr, out_dtype)
 
         st.two_versions(st.contiguous_inner(moving + [nin]), version)
