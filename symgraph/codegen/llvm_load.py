@@ -137,7 +137,8 @@ def compile_kernels(
         return _compile(kernels, meanwhile)  # only what the library lacks: NotLowerable ones
     done = _compile(kernels, meanwhile)
     built = [key for key, k in keys.items() if isinstance(_COMPILED.get(k.name), CompiledKernel)]
-    native_lib.link_later(_CACHE, library_key, built, f"library of {len(built)} kernels")
+    what = f"library of {len(built)} kernel{'' if len(built) == 1 else 's'}"
+    native_lib.link_later(_CACHE, library_key, built, what)
     return done
 
 
