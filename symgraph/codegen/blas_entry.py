@@ -401,14 +401,13 @@ def _key(kind: str, dtype: str, index_bits: int) -> str:
     integer width, the host."""
     import llvmlite
 
-    from symgraph.codegen.cache import cache_key
-    from symgraph.codegen.llvm_load import host_flags
+    from symgraph.codegen.cache import cache_key, host_cpu
 
     source = hashlib.sha256(f"{VERSION} {kind} {dtype} {index_bits}".encode())
     here = Path(__file__).parent
     for name in ("blas_entry.py", "llvm_abi.py", "llvm_entry.py", "llvm_jit.py"):
         source.update((here / name).read_bytes())
-    flags = list(host_flags())
+    flags = [host_cpu()]
     return cache_key(
         source.hexdigest(), "llvm-blas-entry", flags, {"llvmlite": llvmlite.__version__}
     )
@@ -463,12 +462,13 @@ def _jit_load(cache, key: str, kind: str, dtype: str, index_bits: int) -> tuple[
     cache, or compiled now) linked into the process JIT; its library is linked for later."""
     from symgraph.codegen import llvm_jit
 
-    obj = cache.get_bytes(key)
-    if obj is None:
+    def build() -> bytes:
         # Unoptimized IR: the entry is branches and loads around one call, and runs as fast
-        # as after O3 (~0.2 us a call both), while O3 took ~0.3 s of a cold compile.
-        obj = llvm_jit.emit_object(render(index_bits, ((kind, dtype),)), optimize=False)
-        cache.put_bytes(key, obj, {"what": f"blas entry {kind} {dtype}"})
+        # as after O3 (~0.2 us a call both), while O3 of the four entries took ~0.3 s.
+        return llvm_jit.emit_object(render(index_bits, ((kind, dtype),)), optimize=False)
+
+    meta = {"what": f"blas entry {kind} {dtype}"}
+    obj, _ = cache.get_or_build_bytes(key, build, meta)  # built by one process of several
     module = llvm_jit.load_object(obj)
     native_lib.link_later(cache, key, [key], f"blas entry {kind} {dtype}")
     name = _name(kind, dtype)

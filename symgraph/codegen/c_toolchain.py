@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from symgraph.codegen.cache import DiskCache, cache_key
+from symgraph.codegen.cache import DiskCache, cache_key, host_cpu
 
 BASE_FLAGS = ("-O3", "-march=native", "-shared", "-fPIC", "-std=gnu11",
               # errno is never read: lets sqrt & co. inline and loops vectorize
@@ -79,18 +79,6 @@ def toolchain() -> Toolchain:
         return Toolchain(cc, "", includes, f"{cc} --version failed: {exc}")
     version = (out.stdout or out.stderr).strip().splitlines()
     return Toolchain(cc, version[0] if version else "unknown", includes)
-
-
-def host_cpu() -> str:
-    """The CPU `-march=native` compiles for, so a shared cache dir never mixes CPUs."""
-    try:
-        from symgraph.codegen import llvm_jit
-
-        return f"{llvm_jit.host_cpu_name()} {llvm_jit.host_cpu_features()}"
-    except Exception:  # llvmlite absent or unusable: the machine name still separates most
-        import platform
-
-        return platform.processor() or platform.machine()
 
 
 def compile_flags(openmp: bool = False) -> list[str]:

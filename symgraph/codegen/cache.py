@@ -91,10 +91,26 @@ _CPU_FIELDS = frozenset({
 
 
 @functools.cache
+def host_cpu() -> str:
+    """The host CPU, for the keys of code compiled for it (LLVM's host target, the C
+    compiler's -march=native): `cpu_identity()` where /proc/cpuinfo exists, read without a
+    compiler (asking LLVM costs a warm start ~40 ms of imports); else LLVM's name and features
+    for it; else the machine's name."""
+    identity = cpu_identity()
+    if identity is not None:
+        return identity
+    try:
+        from symgraph.codegen import llvm_jit
+
+        return f"{llvm_jit.host_cpu_name()} {llvm_jit.host_cpu_features()}"
+    except Exception:  # noqa: BLE001 (llvmlite absent or unusable: the machine name still
+        return platform.processor() or platform.machine()  # separates most CPUs)
+
+
+@functools.cache
 def cpu_identity() -> str | None:
     """The host CPU's model and feature flags as /proc/cpuinfo gives them for its first
-    processor, or None where there is no such file. Code compiled for "the host CPU" can key
-    on this without asking the compiler (LLVM's answer costs ~40 ms of imports)."""
+    processor, or None where there is no such file."""
     try:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:

@@ -21,7 +21,7 @@ from pathlib import Path
 import llvmlite
 
 from symgraph.codegen import native_lib
-from symgraph.codegen.cache import DiskCache, cache_key, cpu_identity
+from symgraph.codegen.cache import DiskCache, cache_key, host_cpu
 from symgraph.codegen.kernel import Kernel, NotLowerable
 
 RENDERER_VERSION = "2"
@@ -81,21 +81,9 @@ def renderer_fingerprint() -> str:
     return h.hexdigest()
 
 
-@functools.cache
-def host_flags() -> tuple[str]:
-    """What object code depends on of this host, for cache keys: the CPU's model and features,
-    from /proc/cpuinfo where there is one (without LLVM), else as LLVM sees them."""
-    identity = cpu_identity()
-    if identity is None:
-        from symgraph.codegen import llvm_jit
-
-        identity = f"{llvm_jit.host_cpu_name()} {llvm_jit.host_cpu_features()}"
-    return (identity,)
-
-
 def kernel_key(kernel: Kernel) -> str:
-    """The disk-cache key of a kernel's object code (and of its library) on this host."""
-    flags = [*host_flags(), renderer_fingerprint()]
+    """The disk-cache key of a kernel's object code (and part of its library's) on this host."""
+    flags = [host_cpu(), renderer_fingerprint()]
     return cache_key(kernel.listing(), "llvm", flags, {"llvmlite": llvmlite.__version__})
 
 

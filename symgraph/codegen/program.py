@@ -47,7 +47,7 @@ from symgraph.ops.shape import Shape_i
 class Emit:
     """What a step contributes to the driver: source lines and the globals they name."""
 
-    def __init__(self, scope: str = "") -> None:
+    def __init__(self, scope: str) -> None:
         self.scope = scope  # prefixes the step's global names: unique in the driver
         self.lines: list[str] = []
         self.globals: dict[str, Any] = {}

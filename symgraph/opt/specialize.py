@@ -43,8 +43,9 @@ def _scalar(v: Variable) -> Variable | None:
 
 
 def _factor(k, out: Variable):
-    """A scale factor for a gemm of `out`'s dtype: a Python number as is, a one-element
-    tensor as a 0-d one upcast to out's dtype (None when that would lose precision)."""
+    """A scale factor for a gemm of `out`'s dtype: a Python number (or None) as is, a
+    one-element tensor as a 0-d one upcast to out's dtype (None when that would lose
+    precision)."""
     if not isinstance(k, Variable):
         return k
     k = _scalar(k)
@@ -62,7 +63,7 @@ def _gemm(
     from symgraph.ops.gemm import gemm_no_inplace, gemv_no_inplace
     from symgraph.ops.shape import transpose
 
-    alpha = None if alpha is None else _factor(alpha, out)  # the product upcasts it anyway
+    alpha = _factor(alpha, out)  # the product upcasts it anyway
     if alpha is None or any(len(fg.clients.get(v, ())) != 1 for v in used_once):
         return None
     if out.dtype not in FLOAT_DTYPES or any(v.dtype != out.dtype for v in (z, a, b)):
@@ -94,7 +95,7 @@ def _fold_update(z: Variable, k, g: Variable, out: Variable, fg, *used_once: Var
     """z + k * gemm(z, alpha, a, b, beta) -> gemm(z, k * alpha, a, b, 1 + k * beta) for a
     scalar k (gemv alike): an SGD step on a term that already reads z (L2 decay) becomes one
     BLAS pass, which the in-place pass then runs in z's own storage."""
-    k = None if k is None else _factor(k, out)
+    k = _factor(k, out)
     if k is None or any(len(fg.clients.get(v, ())) != 1 for v in (g, *used_once)):
         return None
     if z.dtype != out.dtype or z.type.broadcastable != out.type.broadcastable:

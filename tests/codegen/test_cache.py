@@ -312,7 +312,7 @@ def test_concurrent_threads_build_once(tmp_path):
 
 def test_cpu_identity_is_the_model_and_its_features_not_its_clock():
     identity = cpu_identity()
-    if not Path("/proc/cpuinfo").is_file():  # then keys ask LLVM (llvm_load.host_flags)
+    if not Path("/proc/cpuinfo").is_file():  # then keys ask LLVM (cache.host_cpu)
         assert identity is None
         return
     assert "flags=" in identity or "Features=" in identity
