@@ -8,12 +8,17 @@
 #     bash benchmarks/gpu/run.sh --dry-run    # no GPU: checks this script on the emulated GPU
 #
 # 1. installs pycuda's dependencies from .gpu_wheels/ (pip --no-index) and builds pycuda from
-#    the sdist there (in /tmp, in place, -j$(nproc); CUDA_ROOT from nvcc);
+#    the sdist there (in /tmp, in place, -j$(nproc); CUDA_ROOT from nvcc), then packs the built
+#    package as $OUT/pycuda_built.tgz; a later run that finds .gpu_wheels/pycuda_built.tgz
+#    unpacks it instead of building (~80 s less of a scarce device lease);
 # 2. benchmarks (benchmarks/gpu/bench.py, one process per part): copy bandwidth, the fused
 #    elementwise on 100M float32, the MLP step and the convnet step (benchmarks/impl/
 #    convnet_step.py, batch 64) each against PyTorch eager; then
-#    the MLP step's host work alone (benchmarks/gpu/host_overhead.py: no GPU needed);
-# 3. tests: pytest -m cuda, the nvcc compile tests, then a slice of the op suite on 'cuda';
+#    the MLP step's host work alone (benchmarks/gpu/host_overhead.py: no GPU needed); then
+#    where the time goes (benchmarks/gpu/diagnose.py: the fused kernel's loop and math variants,
+#    the training steps' kernels under torch.profiler);
+# 3. tests: pytest -m cuda, then a slice of the op suite on 'cuda' (the nvcc compile tests
+#    need no GPU: CI runs them);
 # 4. writes ONE markdown table to $OUT/gpu_results.md and prints it.
 #
 # Every phase has a timeout and the whole run a deadline (DEADLINE_S, default 480 s), so it
@@ -100,6 +105,14 @@ install_pycuda() {
             markupsafe typing_extensions siphash24 setuptools wheel packaging || return 1
     fi
     local sdist src
+    if [[ -f "$WHEELS/pycuda_built.tgz" ]]; then  # built by an earlier run on such a machine
+        rm -rf "$WORK/pycuda_built" && mkdir -p "$WORK/pycuda_built"
+        tar -xzf "$WHEELS/pycuda_built.tgz" -C "$WORK/pycuda_built" || return 1
+        echo "$WORK/pycuda_built" > "$WORK/pycuda_path"
+        PYTHONPATH="$WORK/pycuda_built:$PYTHONPATH" $PY -c \
+            "import pycuda.driver as d; d.init(); print('pycuda (prebuilt)', d.get_version(), d.Device(0).name())"
+        return
+    fi
     sdist=$(ls "$WHEELS"/pycuda-*.tar.gz | head -n 1)
     rm -rf "$WORK/pycuda" && mkdir -p "$WORK/pycuda"
     tar -xzf "$sdist" -C "$WORK/pycuda" || return 1
@@ -111,10 +124,11 @@ install_pycuda() {
     # setuptools' own build: no isolation, no network; in place, all cores
     $PY setup.py build_ext --inplace -j "$(nproc)" || return 1
     echo "$src" > "$WORK/pycuda_path"
+    tar -czf "$OUT/pycuda_built.tgz" --exclude='*.o' -C "$src" pycuda  # for a later run
     PYTHONPATH="$src:$PYTHONPATH" $PY -c \
         "import pycuda.driver as d; d.init(); print('pycuda', d.get_version(), d.Device(0).name())"
 }
-export PY WHEELS WORK CUDA_ROOT DRY_RUN PYTHONPATH PATH
+export PY WHEELS WORK CUDA_ROOT DRY_RUN PYTHONPATH PATH OUT
 export -f install_pycuda
 phase pycuda_build 300 bash -c install_pycuda
 [[ -f "$WORK/pycuda_path" ]] && export PYTHONPATH="$(cat "$WORK/pycuda_path"):$PYTHONPATH"
@@ -129,19 +143,29 @@ done
 # symgraph's own Python work per MLP step on this machine's CPU (kernels stubbed out: no GPU)
 phase host_overhead 60 $PY benchmarks/gpu/host_overhead.py --steps 300 \
     --json "$OUT/host_overhead.json" --workdir "$WORK/host_overhead"
+if (( ! DRY_RUN )); then  # (the emulated GPU has no events and no profiler)
+    rm -f "$OUT/diagnose.json"
+    for part in variants profile; do
+        phase "diagnose_$part" 90 $PY benchmarks/gpu/diagnose.py --out "$OUT" --part "$part"
+    done
+fi
 
 # --- tests ---------------------------------------------------------------------------------
 if (( DRY_RUN )); then
     SYMGRAPH_CUDA_EMULATOR=1 phase tests_emulated 150 $PY -m pytest -p no:cacheprovider \
         tests/codegen/test_cuda.py tests/codegen/test_cuda_emulator.py
 else
-    phase tests_cuda_mark 150 $PY -m pytest -p no:cacheprovider -m cuda tests/codegen/test_cuda.py
-    phase tests_nvcc_compile 80 $PY -m pytest -p no:cacheprovider tests/codegen/test_cuda_compile.py
+    XDIST=""  # several processes share the GPU; most of a test's time is nvcc on the CPU
+    $PY -c "import xdist" 2>/dev/null && XDIST="-n 8"
+    phase tests_cuda_mark 150 $PY -m pytest -p no:cacheprovider $XDIST -m cuda \
+        tests/codegen/test_cuda.py tests/codegen/test_cuda_conv.py
     # the op suite runs on every backend tests/helpers.py finds, 'cuda' included with a GPU
-    phase tests_op_suite_slice 120 $PY -m pytest -p no:cacheprovider tests/ops/test_elemwise.py \
-        tests/ops/test_reduce.py tests/ops/test_nnet.py tests/ops/test_blas.py
+    phase tests_op_suite_slice 150 $PY -m pytest -p no:cacheprovider $XDIST \
+        tests/ops/test_elemwise.py tests/ops/test_reduce.py tests/ops/test_nnet.py \
+        tests/ops/test_blas.py
 fi
 
 # --- the table -----------------------------------------------------------------------------
 $PY benchmarks/gpu/bench.py --out "$OUT" --report
+[[ -f "$OUT/diagnose.json" ]] && $PY benchmarks/gpu/diagnose.py --out "$OUT" --report
 log "done in $(( $(date +%s) - START ))s; table: $OUT/gpu_results.md"
