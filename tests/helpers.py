@@ -190,7 +190,8 @@ def run_in_new_processes(script: str, compiledir, times: int = 2) -> list[str]:
     from pathlib import Path
 
     root = Path(sg.__file__).parent.parent
-    env = dict(os.environ, PYTHONPATH=str(root), SYMGRAPH_FLAGS=f"compiledir={compiledir}")
+    path = os.pathsep.join(p for p in (str(root), os.environ.get("PYTHONPATH")) if p)
+    env = dict(os.environ, PYTHONPATH=path, SYMGRAPH_FLAGS=f"compiledir={compiledir}")
     env.pop("SYMGRAPH_LD", None)  # the test session turns libraries off for itself only
     runs = [
         subprocess.run(

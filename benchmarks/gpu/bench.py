@@ -317,6 +317,20 @@ def _model_rows(name: str, title: str, sg_result: dict, torch_result: dict) -> l
     ]
 
 
+def _host_row(name: str, path: Path) -> list[tuple]:
+    """host_overhead.py's result for one model, if it ran."""
+    if not path.exists():
+        return []
+    host = json.loads(path.read_text())
+    return [(f"{name} step: host work alone (kernels stubbed, this CPU)",
+             f"{host['us_per_step']:.0f} us/step",
+             "", f"per step: {host.get('launch_per_step', 0):g} launches, "
+             f"{host.get('cublas_per_step', 0):g} cuBLAS calls, "
+             f"{host.get('allocate_per_step', 0):g} allocations, "
+             f"{host.get('synchronize_per_step', 0):g} waits, "
+             f"{host['python_calls_per_step']:.0f} Python calls")]
+
+
 def report(out: Path) -> str:
     results = json.loads((out / "bench.json").read_text()) if (out / "bench.json").exists() else {}
     phases = []
@@ -337,20 +351,11 @@ def report(out: Path) -> str:
     else:
         rows.append(("elementwise 100M f32", "failed", "", ew.get("error", "not run")[:200]))
     rows += _model_rows("MLP", "MLP 784-512-512-10 step, batch 128", ml, tm)
-    host = {}
-    if (out / "host_overhead.json").exists():
-        host = json.loads((out / "host_overhead.json").read_text())
-    if host:
-        rows.append(("MLP step: host work alone (kernels stubbed, this CPU)",
-                     f"{host['us_per_step']:.0f} us/step",
-                     "", f"per step: {host.get('launch_per_step', 0):g} launches, "
-                     f"{host.get('cublas_per_step', 0):g} cuBLAS calls, "
-                     f"{host.get('allocate_per_step', 0):g} allocations, "
-                     f"{host.get('synchronize_per_step', 0):g} waits, "
-                     f"{host['python_calls_per_step']:.0f} Python calls"))
+    rows += _host_row("MLP", out / "host_overhead.json")
     cn, tc = results.get("convnet", {}), results.get("torch_convnet", {})
     rows += _model_rows("convnet", "convnet step (benchmarks/impl/convnet_step.py), batch "
                         f"{cn.get('batch')}", cn, tc)
+    rows += _host_row("convnet", out / "host_overhead_convnet.json")
     for name, status, seconds, detail in phases:
         if name.startswith("bench_") and status == "ok":
             detail = ""  # its numbers are the rows above

@@ -109,6 +109,7 @@ install_pycuda() {
         rm -rf "$WORK/pycuda_built" && mkdir -p "$WORK/pycuda_built"
         tar -xzf "$WHEELS/pycuda_built.tgz" -C "$WORK/pycuda_built" || return 1
         echo "$WORK/pycuda_built" > "$WORK/pycuda_path"
+        if (( DRY_RUN )); then echo "dry run: prebuilt pycuda unpacked"; return 0; fi
         PYTHONPATH="$WORK/pycuda_built:$PYTHONPATH" $PY -c \
             "import pycuda.driver as d; d.init(); print('pycuda (prebuilt)', d.get_version(), d.Device(0).name())"
         return
@@ -143,6 +144,8 @@ done
 # symgraph's own Python work per MLP step on this machine's CPU (kernels stubbed out: no GPU)
 phase host_overhead 60 $PY benchmarks/gpu/host_overhead.py --steps 300 \
     --json "$OUT/host_overhead.json" --workdir "$WORK/host_overhead"
+phase host_overhead_convnet 60 $PY benchmarks/gpu/host_overhead.py --model convnet \
+    --steps 100 --json "$OUT/host_overhead_convnet.json" --workdir "$WORK/host_overhead"
 if (( ! DRY_RUN )); then  # (the emulated GPU has no events and no profiler)
     rm -f "$OUT/diagnose.json"
     for part in variants profile; do

@@ -194,6 +194,45 @@ def test_a_training_step_allocates_nothing_and_waits_for_the_device_once(gpu):
     assert per_step["launch"] + per_step["cublas"] <= len(f.program.steps)
 
 
+def test_the_exit_clean_up_frees_device_memory_and_pops_the_context(gpu):
+    """pycuda aborts a process whose context stack is not empty when it ends: at exit the
+    driver frees what is still on the device (shared variables, step buffers), then pops."""
+    emu = getattr(gpu.cuda, "_emulator", None)
+    if emu is None:
+        pytest.skip("closes the driver: on a real GPU, test_a_gpu_process_exits_cleanly")
+    _, params, f = _mlp(CU, 2)
+    assert emu.counts["context_depth"] == 1 and emu.in_use > 0
+    gpu._close()
+    assert emu.counts["context_depth"] == 0
+    assert emu.in_use == 0 and emu.held == 0  # nothing left to free after the pop
+
+
+@pytest.mark.cuda
+def test_a_gpu_process_exits_cleanly(tmp_path):
+    """A process that trains on the GPU (PyTorch imported beside it, as the benchmarks do)
+    ends with status 0 and no pycuda error: the H100 run saw every such process abort."""
+    from symgraph.codegen.cuda import driver
+
+    if importlib.util.find_spec("pycuda") is None or not driver.available()[0]:
+        pytest.skip("no GPU or no pycuda")
+    from helpers import run_in_new_processes
+
+    script = (
+        "import importlib.util\n"
+        "if importlib.util.find_spec('torch'): import torch\n"
+        "import numpy as np, symgraph as sg, symgraph.tensor as T\n"
+        "from symgraph.compile.mode import Mode\n"
+        "w = sg.shared(np.ones((20, 3), 'float32'), name='w')\n"
+        "x = T.fmatrix('x')\n"
+        "cost = T.sum(T.tanh(T.dot(x, w)) ** 2)\n"
+        "f = sg.function([x], cost, updates=[(w, w - 0.1 * sg.grad(cost, w))],\n"
+        "                mode=Mode(backend='cuda'))\n"
+        "print('cost', float(f(np.ones((4, 20), 'float32'))))\n"
+    )
+    out = run_in_new_processes(script, tmp_path, times=1)  # asserts status 0 (stderr shown)
+    assert out[0].startswith("cost")
+
+
 def test_shared_values_read_and_pickle_as_numpy(gpu):
     w = sg.shared(np.arange(6, dtype="float32").reshape(2, 3), name="w")
     f = sg.function([], [], updates=[(w, w * 2)], mode=CU)

@@ -377,6 +377,9 @@ class _Pool:
         self.bins.clear()
         self.emu.held = 0
 
+    def stop_holding(self) -> None:
+        self.free_held()
+
     @property
     def held_blocks(self) -> int:
         return sum(map(len, self.bins.values()))
@@ -399,11 +402,16 @@ def fake_pycuda(memory_limit: int, run_kernels: bool = True) -> dict[str, types.
         pass
 
     class Context:
+        """pycuda's: a context stack per thread, which must be empty when the process ends
+        (pycuda aborts it otherwise)."""
+
         def push(self) -> None:
-            pass
+            emu.counts["context_depth"] += 1
 
         def pop(self) -> None:
-            pass
+            if not emu.counts["context_depth"]:
+                raise Error("cannot pop non-current context")
+            emu.counts["context_depth"] -= 1
 
         @staticmethod
         def synchronize() -> None:
@@ -480,6 +488,7 @@ def fake_pycuda(memory_limit: int, run_kernels: bool = True) -> dict[str, types.
     drv._emulator = emu
     tools = types.ModuleType("pycuda.tools")
     tools.DeviceMemoryPool = lambda: pool
+    tools.clear_context_caches = lambda: None
     root = types.ModuleType("pycuda")
     root.driver, root.tools = drv, tools
     root.__spec__ = types.SimpleNamespace(name="pycuda")  # find_spec() sees it

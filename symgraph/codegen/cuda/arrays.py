@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from symgraph.codegen.cuda.elemwise import ElemwiseKernel, compiled
+from symgraph.codegen.cuda.elemwise import ElemwiseKernel, compiled_for
 from symgraph.codegen.cuda.storage import DeviceArray, empty
 from symgraph.codegen.kernel import Kernel, Operand, node
 
@@ -18,6 +18,11 @@ def identity_kernel(dtype: str, ndim: int, scalar: bool = False) -> Kernel:
     operand = Operand(dtype, (scalar,) * ndim)
     return Kernel("elemwise", ndim, (operand,), (Operand(dtype, (False,) * ndim),),
                   (node("load", dtype, (), 0),))
+
+
+def _identity(dtype: str, ndim: int, scalar: bool = False) -> ElemwiseKernel:
+    return compiled_for(("identity", dtype, ndim, scalar),
+                        lambda: identity_kernel(dtype, ndim, scalar), ElemwiseKernel)
 
 
 def contiguous(x: DeviceArray, force: bool = False) -> DeviceArray:
@@ -36,8 +41,7 @@ def copy_into(x: DeviceArray, out: DeviceArray) -> None:
 
         get_driver().dtod(out.ptr, x.ptr, x.nbytes)
         return
-    kernel = compiled(identity_kernel(x.dtype.name, x.ndim), ElemwiseKernel)
-    kernel.run([x], [out])
+    _identity(x.dtype.name, x.ndim).run([x], [out])
 
 
 def fill(out: DeviceArray, value) -> None:
@@ -48,5 +52,4 @@ def fill(out: DeviceArray, value) -> None:
 
         get_driver().memset(out.ptr, 0, out.nbytes)
         return
-    kernel = compiled(identity_kernel(out.dtype.name, out.ndim, scalar=True), ElemwiseKernel)
-    kernel.run([np.asarray(value).reshape(())], [out])
+    _identity(out.dtype.name, out.ndim, scalar=True).run([np.asarray(value).reshape(())], [out])

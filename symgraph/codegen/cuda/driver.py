@@ -10,7 +10,9 @@ purpose, so a training step can show that it moves no parameters.
 from __future__ import annotations
 
 import atexit
+import gc
 import importlib.util
+import sys
 import threading
 from collections import Counter
 from typing import Any
@@ -76,7 +78,6 @@ class Driver:
         self.device = cuda.Device(device)
         self.context = self.device.retain_primary_context()
         self.context.push()
-        atexit.register(self._close)
         major, minor = self.device.compute_capability()
         self.arch = f"sm_{major}{minor}"
         self.name = self.device.name()
@@ -89,12 +90,25 @@ class Driver:
         self.copies: Counter = Counter()
 
     def _close(self) -> None:
-        # The context stays current: device arrays still referenced (shared variables) are
-        # freed after atexit handlers run, and pycuda aborts the process if no context is
-        # active then. The driver reclaims everything when the process ends.
+        """At interpreter exit, while the context is still current: wait for the stream,
+        free the device memory still referenced (shared variables, step buffers) and the
+        pool's, then pop the context. pycuda aborts the process when its context stack is not
+        empty at exit (seen on the H100: every benchmark process ended with SIGABRT), and
+        memory freed after the pop would push the context again."""
+        for action in (self.stream.synchronize, _free_device_arrays, self.pool.free_held,
+                       self.pool.stop_holding):
+            try:
+                action()
+            except Exception:  # the process is ending: the rest of the clean-up still runs
+                pass
         try:
-            self.stream.synchronize()
-            self.pool.free_held()
+            self.context.pop()
+        except Exception as exc:
+            print(f"symgraph: popping the CUDA context at exit failed: {exc}", file=sys.stderr)
+        try:
+            from pycuda.tools import clear_context_caches
+
+            clear_context_caches()
         except Exception:
             pass
 
@@ -165,6 +179,14 @@ class Driver:
         at most 32 blocks per multiprocessor, at least one block)."""
         return (max(min(-(-n // (SG_BLOCK * per_thread)), self.max_blocks), 1), 1)
 
+    def pass_grid(self, n: int, per_thread: int) -> tuple[int, int]:
+        """Blocks for one pass over `n` work items, `per_thread` each, but at least 4 per
+        multiprocessor while there are items for them (a kernel with a grid-stride loop
+        still covers every item, whatever the grid)."""
+        blocks = max(-(-n // (SG_BLOCK * per_thread)),
+                     min(-(-n // SG_BLOCK), 4 * self.sm_count), 1)
+        return (min(blocks, 2**31 - 1), 1)
+
     def launch(self, fn: Any, n: int, args: list, per_thread: int = 1,
                grid: int | None = None) -> None:
         """The prepared `fn` on `args` with enough blocks for `n` work items (or `grid`)."""
@@ -177,8 +199,35 @@ class Driver:
         fn.prepared_async_call(blocks, BLOCK, self.stream, *args)
 
 
+def _free_device_arrays() -> None:
+    """Free the allocation under every DeviceArray still alive (at exit: nothing may use
+    them afterwards). Each allocation once: views share their base's."""
+    from symgraph.codegen.cuda.storage import DeviceArray
+
+    freed = set()
+    for obj in gc.get_objects():
+        if type(obj) is not DeviceArray:
+            continue
+        base = obj.base
+        while isinstance(base, DeviceArray):
+            base = base.base
+        if base is not None and id(base) not in freed and hasattr(base, "free"):
+            freed.add(id(base))
+            try:
+                base.free()
+            except Exception:  # already freed by its owner
+                pass
+
+
 _DRIVER: list[Driver] = []
 _LOCK = threading.Lock()
+
+
+@atexit.register
+def _close_driver() -> None:
+    """The process's driver cleans up before pycuda's own teardown (see Driver._close)."""
+    if _DRIVER:
+        _DRIVER[0]._close()
 
 
 def get_driver() -> Driver:

@@ -29,13 +29,13 @@ import numpy as np
 from symgraph.codegen.cstyle import read_template
 from symgraph.codegen.cuda.compiler import compile_cuda
 from symgraph.codegen.cuda.driver import BLOCK, get_driver
-from symgraph.codegen.cuda.renderer import CudaRenderer
+from symgraph.codegen.cuda.renderer import UNROLL, CudaRenderer
 from symgraph.codegen.cuda.storage import DeviceArray
 from symgraph.codegen.kernel import Kernel
 
 RENDERER = CudaRenderer()
 _LOCK = threading.RLock()
-_LOADED: dict[str, object] = {}
+_LOADED: dict[str | tuple, object] = {}  # by kernel name, or compiled_for's key
 # pycuda's struct format of a by-value parameter of each dtype: bool as a byte, float16 as its
 # bits (pycuda packs neither)
 VALUE_FORMAT = {"bool": "B", "int8": "b", "uint8": "B", "int16": "h", "uint16": "H",
@@ -151,9 +151,10 @@ class ElemwiseKernel(_Loadable):
             if not o.is_scalar:
                 contiguous &= x.is_c_contiguous and x.shape == shape
         if contiguous:
-            # a thread per element up to the grid's cap (small arrays: every SM busy), then
-            # several: the flat kernel's unrolled loop takes 4 (renderer.UNROLL) at a time
-            return self.function("flat"), drv.grid(n), (n,)
+            # one pass of the unrolled loop (UNROLL elements a thread) over the whole array:
+            # on the H100, 100M float32 took 0.298 ms so against 0.314 ms with the grid
+            # capped at 32 blocks per SM (benchmarks/gpu/diagnose.py, 'variants')
+            return self.function("flat"), drv.pass_grid(n, UNROLL), (n,)
         nd1 = max(len(shape), 1)
         strides = [list(x.elem_strides()) if isinstance(x, DeviceArray) and not o.is_scalar
                    else [0] * nd1 for x, o in zip(inputs, kernel.inputs)]
@@ -235,3 +236,14 @@ def compiled(kernel: Kernel, kind: type) -> ElemwiseKernel | ReduceKernel:
         if found is None:
             found = _LOADED[kernel.name] = kind(kernel)
         return found
+
+
+def compiled_for(key: tuple, build, kind: type) -> ElemwiseKernel | ReduceKernel:
+    """compiled(build(), kind), found again by `key` without building the IR: for kernels
+    looked up at run time (a Kernel's name is a hash of its listing, tens of microseconds)."""
+    found = _LOADED.get(key)
+    if found is None:
+        found = compiled(build(), kind)
+        with _LOCK:
+            _LOADED[key] = found
+    return found

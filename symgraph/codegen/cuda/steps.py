@@ -129,6 +129,7 @@ class ElemwiseStep(Step):
         self.scalar = [o.is_scalar for o in self.kernel_ir.inputs]
         self.buffers: list = [None] * (2 * len(self.kernel_ir.outputs))
         self.plans: dict = {}
+        self.results: dict = {}  # host-scalar inputs -> outputs (on_host_scalars)
         self.what = f"the output of {node.op}"
 
     def run(self, ctx: Any) -> list:
@@ -149,9 +150,7 @@ class ElemwiseStep(Step):
         plan = self.plans.get(key)
         if plan is None:
             if host and not any(isinstance(v, DeviceArray) or np.ndim(v) for v in inputs):
-                with np.errstate(all="ignore"):
-                    return self.perform(self.node,
-                                        [ctx.host(k) for k in range(len(self.node.inputs))])
+                return self.on_host_scalars(ctx)
             plan = remember(self.plans, key, self.plan(ctx, inputs))
         shape, target, launch = plan
         if target is not None:
@@ -164,6 +163,19 @@ class ElemwiseStep(Step):
             self.plans[key] = (shape, target, launch)
         self.kernel.launch(launch, inputs, outputs)
         return outputs
+
+    def on_host_scalars(self, ctx: Any) -> list:
+        """The node on host scalars (shape arithmetic, mostly): performed once per distinct
+        input values, since the same shapes come back every call (a Composite's Python
+        evaluation took ~50 us); copies out, as a later in-place step may write them."""
+        values = [ctx.host(k) for k in range(len(self.node.inputs))]
+        key = tuple((v.dtype.str, v.item()) if isinstance(v, (np.generic, np.ndarray))
+                    else (type(v), v) for v in values)
+        found = self.results.get(key)
+        if found is None:
+            with np.errstate(all="ignore"):
+                found = remember(self.results, key, self.perform(self.node, values))
+        return [v.copy() if isinstance(v, np.ndarray) else v for v in found]
 
     def plan(self, ctx: Any, inputs: list) -> tuple:
         """(output shape, position of the input written in place or None, False: the
