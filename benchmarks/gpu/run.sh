@@ -6,6 +6,7 @@
 #
 #     bash benchmarks/gpu/run.sh              # results in $OUT (default: bench_out/gpu)
 #     bash benchmarks/gpu/run.sh --dry-run    # no GPU: checks this script on the emulated GPU
+#     DIAGNOSE_PARTS=profile bash benchmarks/gpu/run.sh   # diagnose.py parts to run (default: all)
 #
 # 1. installs pycuda's dependencies from .gpu_wheels/ (pip --no-index) and builds pycuda from
 #    the sdist there (in /tmp, in place, -j$(nproc); CUDA_ROOT from nvcc), then packs the built
@@ -148,7 +149,7 @@ phase host_overhead_convnet 60 $PY benchmarks/gpu/host_overhead.py --model convn
     --steps 100 --json "$OUT/host_overhead_convnet.json" --workdir "$WORK/host_overhead"
 if (( ! DRY_RUN )); then  # (the emulated GPU has no events and no profiler)
     rm -f "$OUT/diagnose.json"
-    for part in variants profile; do
+    for part in ${DIAGNOSE_PARTS:-variants profile}; do
         phase "diagnose_$part" 90 $PY benchmarks/gpu/diagnose.py --out "$OUT" --part "$part"
     done
 fi
