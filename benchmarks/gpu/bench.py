@@ -266,7 +266,10 @@ def torch_convnet(steps: int) -> dict:
     import torch.nn.functional as F
 
     cs = _convnet_step_module()
-    params = [torch.from_numpy(p).cuda().requires_grad_() for p in cs._params()]
+    # Theano's conv2d flips its filters (a true convolution), PyTorch's does not: the filters
+    # flipped once here make both compute the same function (and the same losses)
+    params = [torch.from_numpy(np.ascontiguousarray(p[:, :, ::-1, ::-1] if p.ndim == 4 else p))
+              .cuda().requires_grad_() for p in cs._params()]
     velocities = [torch.zeros_like(p) for p in params]
     xh, yh = cs._batch()
     lr, momentum = float(cs.LR), float(cs.MOMENTUM)

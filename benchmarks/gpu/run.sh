@@ -149,7 +149,8 @@ phase host_overhead_convnet 60 $PY benchmarks/gpu/host_overhead.py --model convn
     --steps 100 --json "$OUT/host_overhead_convnet.json" --workdir "$WORK/host_overhead"
 if (( ! DRY_RUN )); then  # (the emulated GPU has no events and no profiler)
     rm -f "$OUT/diagnose.json"
-    for part in ${DIAGNOSE_PARTS:-variants profile}; do
+    for part in ${DIAGNOSE_PARTS:-variants profile}; do  # "none": neither
+        [[ $part == none ]] && continue
         phase "diagnose_$part" 90 $PY benchmarks/gpu/diagnose.py --out "$OUT" --part "$part"
     done
 fi

@@ -225,7 +225,7 @@ def test_a_gpu_process_exits_cleanly(tmp_path):
         "w = sg.shared(np.ones((20, 3), 'float32'), name='w')\n"
         "x = T.fmatrix('x')\n"
         "cost = T.sum(T.tanh(T.dot(x, w)) ** 2)\n"
-        "f = sg.function([x], cost, updates=[(w, w - 0.1 * sg.grad(cost, w))],\n"
+        "f = sg.function([x], cost, updates=[(w, w - np.float32(0.1) * sg.grad(cost, w))],\n"
         "                mode=Mode(backend='cuda'))\n"
         "print('cost', float(f(np.ones((4, 20), 'float32'))))\n"
     )
