@@ -303,17 +303,26 @@ def _object_code(tm: llvm.TargetMachine, mod: llvm.ModuleRef) -> bytes:
 
 
 def _compile(tm: llvm.TargetMachine, ir_text: str, optimize: bool) -> bytes:
-    """Parse, verify, optimize and codegen ``ir_text`` on ``tm``. The module, its context and
-    the pass manager die with this frame, before ``tm`` can go to another thread."""
-    mod = llvm.parse_assembly(ir_text, context=llvm.create_context())
-    mod.verify()
-    mod.triple = target_triple()
-    mod.data_layout = str(tm.target_data)
-    if optimize:
-        pass_builder = _pass_builder(tm)
-        manager = pass_builder.getModulePassManager()
-        _unlocked("LLVMPY_RunNewModulePassManager")(manager, mod, pass_builder)
-    return _object_code(tm, mod)
+    """Parse, verify, optimize and codegen ``ir_text`` on ``tm``. The pass manager, the module
+    and its context are disposed here, in that order, on this thread, also when a step
+    raises: left to the garbage collector (a traceback holding them), they would be finalized
+    in any order (a context before its module) on whichever thread collects."""
+    owned: list = [llvm.create_context()]
+    try:
+        mod = llvm.parse_assembly(ir_text, context=owned[0])
+        owned.append(mod)
+        mod.verify()
+        mod.triple = target_triple()
+        mod.data_layout = str(tm.target_data)
+        if optimize:
+            pass_builder = _pass_builder(tm)
+            manager = pass_builder.getModulePassManager()
+            owned += [pass_builder, manager]
+            _unlocked("LLVMPY_RunNewModulePassManager")(manager, mod, pass_builder)
+        return _object_code(tm, mod)
+    finally:
+        for obj in reversed(owned):
+            obj.close()
 
 
 def emit_object(ir_text: str, optimize: bool = True) -> bytes:
