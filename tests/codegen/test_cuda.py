@@ -200,7 +200,7 @@ def test_the_exit_clean_up_frees_device_memory_and_pops_the_context(gpu):
     emu = getattr(gpu.cuda, "_emulator", None)
     if emu is None:
         pytest.skip("closes the driver: on a real GPU, test_a_gpu_process_exits_cleanly")
-    _, params, f = _mlp(CU, 2)
+    _, params, f = _mlp(CU, 2)  # held: shared variables and buffers still on the device
     assert emu.counts["context_depth"] == 1 and emu.in_use > 0
     gpu._close()
     assert emu.counts["context_depth"] == 0

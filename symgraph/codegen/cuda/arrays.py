@@ -21,6 +21,7 @@ def identity_kernel(dtype: str, ndim: int, scalar: bool = False) -> Kernel:
 
 
 def _identity(dtype: str, ndim: int, scalar: bool = False) -> ElemwiseKernel:
+    """The compiled identity kernel, looked up per call without building its IR again."""
     return compiled_for(("identity", dtype, ndim, scalar),
                         lambda: identity_kernel(dtype, ndim, scalar), ElemwiseKernel)
 
