@@ -392,19 +392,25 @@ def main() -> int:
             "convnet": lambda: convnet(1, 1, warmup=1) if small else convnet(50, 64),
             "torch_convnet": lambda: torch_convnet(50)}
     log(f"part {args.part}: start")
+    result = record(args.out / "bench.json", args.part, runs[args.part])
+    log(f"part {args.part}: {json.dumps(result, default=str)[:600]}")
+    return 0
+
+
+def record(path: Path, part: str, run) -> dict:
+    """run()'s result stored as `part` of the JSON file `path` (the other parts kept); a part
+    that raises is stored as its error: a row of the report, not the end of the run."""
     try:
-        result = runs[args.part]()
-    except Exception as exc:  # a failed part is a row of the report, not the end of the run
+        result = run()
+    except Exception as exc:
         import traceback
 
         traceback.print_exc()
         result = {"error": f"{type(exc).__name__}: {exc}"}
-    path = args.out / "bench.json"
     results = json.loads(path.read_text()) if path.exists() else {}
-    results[args.part] = result
+    results[part] = result
     path.write_text(json.dumps(results, indent=1, default=str))
-    log(f"part {args.part}: {json.dumps(result, default=str)[:600]}")
-    return 0
+    return result
 
 
 if __name__ == "__main__":

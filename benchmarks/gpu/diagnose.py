@@ -250,17 +250,8 @@ def main() -> int:
     if args.report:
         print(report(args.out))
         return 0
-    try:
-        result = variants(args.out) if args.part == "variants" else profile_part(args.out)
-    except Exception as exc:  # a failed part is a line of the report
-        import traceback
-
-        traceback.print_exc()
-        result = {"error": f"{type(exc).__name__}: {exc}"}
-    path = args.out / "diagnose.json"
-    data = json.loads(path.read_text()) if path.exists() else {}
-    data[args.part] = result
-    path.write_text(json.dumps(data, indent=1, default=str))
+    parts = {"variants": variants, "profile": profile_part}
+    bench.record(args.out / "diagnose.json", args.part, lambda: parts[args.part](args.out))
     return 0
 
 
