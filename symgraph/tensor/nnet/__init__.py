@@ -3,7 +3,9 @@
 from symgraph.ops.nnet import *  # noqa: F403
 from symgraph.ops.nnet import __all__ as _ops_all
 from symgraph.tensor.nnet import nnet
-from symgraph.tensor.nnet import abstract_conv, bn, conv
+from symgraph.tensor.nnet import abstract_conv, bn, conv, neighbours
 from symgraph.tensor.nnet.abstract_conv import conv2d, conv2d_transpose
+from symgraph.tensor.nnet.neighbours import images2neibs, neibs2images
 
-__all__ = [*_ops_all, "nnet", "abstract_conv", "bn", "conv", "conv2d", "conv2d_transpose"]
+__all__ = [*_ops_all, "nnet", "abstract_conv", "bn", "conv", "neighbours", "conv2d",
+           "conv2d_transpose", "images2neibs", "neibs2images"]
