@@ -414,3 +414,27 @@ def test_an_error_building_the_outer_kernels_beside_a_scan_is_raised(tanh_scan, 
     with pytest.raises(RuntimeError, match="broken for the test"):
         sg.function([xs, h0], [hs, T.exp(xs).sum()])
     assert not llvm_load._BUILDING
+
+
+def test_a_driver_is_compiled_once_then_loaded_from_the_disk_cache(tmp_path, monkeypatch):
+    import builtins
+
+    from symgraph.codegen import program
+
+    monkeypatch.setattr(config, "compiledir", str(tmp_path))
+    compiled = []
+    real_compile = builtins.compile
+
+    def counting(source, filename, *args, **kwargs):
+        compiled.append(filename)
+        return real_compile(source, filename, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "compile", counting)
+    source = "def run(values):\n    (a,) = values\n    return [a * K]\n"
+    namespaces = [{"K": 3}, {"K": 4}]
+    for ns in namespaces:  # the second process-like load: the same source, another namespace
+        exec(program.driver_code(source, "<symgraph driver t>"), ns)
+    assert compiled == ["<symgraph driver t>"]
+    assert [ns["run"]([2]) for ns in namespaces] == [[6], [8]]
+    exec(program.driver_code(source.replace("K]", "K + 1]"), "<symgraph driver t>"), ns)
+    assert len(compiled) == 2 and ns["run"]([2]) == [9]  # another source: compiled, not reused
