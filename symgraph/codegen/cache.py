@@ -35,8 +35,8 @@ import re
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -123,8 +123,7 @@ def cpu_identity() -> str | None:
     return "; ".join(fields) or None
 
 
-@dataclass
-class Entry:
+class Entry(NamedTuple):
     """One complete artifact in the cache."""
 
     key: str

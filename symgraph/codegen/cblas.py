@@ -21,7 +21,7 @@ import ctypes
 import functools
 import glob
 import os
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -29,8 +29,7 @@ ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
 DTYPES = {np.dtype("float32"): ("s", ctypes.c_float), np.dtype("float64"): ("d", ctypes.c_double)}
 
 
-@dataclass(frozen=True)
-class Library:
+class Library(NamedTuple):
     path: str
     functions: dict  # (kind, dtype) -> ctypes function, kind "gemm" | "gemv"
     index_bits: int = 64  # the width of the functions' integer arguments

@@ -20,8 +20,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import math
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -34,14 +33,20 @@ class NotLowerable(NotImplementedError):
     """This node has no kernel lowering (the program runs its `perform` instead)."""
 
 
-@dataclass(frozen=True, eq=False)
 class Node:
-    """One value of the kernel body; build with `node()`, which hash-conses."""
+    """One value of the kernel body; build with `node()`, which hash-conses (so two Nodes
+    are equal only when they are the same object). Never changed once made.
 
-    op: str
-    dtype: str
-    src: tuple[Node, ...] = ()
-    arg: Any = None
+    Plain classes here and below rather than dataclasses: making a dataclass costs ~1 ms, and
+    this module is imported by every process's first compiled function."""
+
+    __slots__ = ("op", "dtype", "src", "arg")
+
+    def __init__(self, op: str, dtype: str, src: tuple[Node, ...] = (), arg: Any = None):
+        self.op, self.dtype, self.src, self.arg = op, dtype, src, arg
+
+    def __repr__(self) -> str:
+        return f"Node({self.op!r}, {self.dtype!r}, {len(self.src)} sources, arg={self.arg!r})"
 
 
 _INTERN: dict[tuple, Node] = {}
@@ -118,8 +123,7 @@ def apply_scalar(op: ScalarOp, args: list[Node], out_dtype: str) -> Node:
     return node(name, out_dtype, srcs)
 
 
-@dataclass(frozen=True)
-class Operand:
+class Operand(NamedTuple):
     """An array the kernel reads or writes: its dtype and axes of static size 1 (broadcast)."""
 
     dtype: str
@@ -131,17 +135,28 @@ class Operand:
         return all(self.bcast)
 
 
-@dataclass(frozen=True)
 class Kernel:
-    """One loop nest: `kind` is 'elemwise' or 'reduce' (`values[0]` folded over `axes`)."""
+    """One loop nest: `kind` is 'elemwise' or 'reduce' (`values[0]` folded over `axes`).
+    Equal (and hashed) by its fields; never changed once made."""
 
-    kind: str
-    ndim: int
-    inputs: tuple[Operand, ...]
-    outputs: tuple[Operand, ...]
-    values: tuple[Node, ...]
-    reduce_op: str | None = None
-    axes: tuple[int, ...] = ()
+    def __init__(self, kind: str, ndim: int, inputs: tuple[Operand, ...],
+                 outputs: tuple[Operand, ...], values: tuple[Node, ...],
+                 reduce_op: str | None = None, axes: tuple[int, ...] = ()):
+        self.kind, self.ndim, self.inputs, self.outputs = kind, ndim, inputs, outputs
+        self.values, self.reduce_op, self.axes = values, reduce_op, axes
+
+    def _fields(self) -> tuple:
+        return (self.kind, self.ndim, self.inputs, self.outputs, self.values, self.reduce_op,
+                self.axes)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Kernel) and self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        return f"Kernel({self.kind!r}, ndim={self.ndim}, name={self.name!r})"
 
     def listing(self) -> str:
         """The kernel as text: a header, then one line per node in evaluation order."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import os
-import queue
 import sys
 import threading
 from collections.abc import Callable
@@ -31,8 +30,11 @@ class ThreadPool:
     """Persistent workers running slices of a kernel (entry points release the GIL)."""
 
     def __init__(self, workers: int):
+        import queue  # here: made when a kernel first splits, not by every first compile
+
         self.size = workers + 1  # the calling thread runs a slice too
-        self.tasks: queue.SimpleQueue = queue.SimpleQueue()
+        self.queue = queue.SimpleQueue
+        self.tasks: queue.SimpleQueue = self.queue()
         for k in range(workers):
             threading.Thread(target=self._work, name=f"symgraph-{k}", daemon=True).start()
 
@@ -46,7 +48,7 @@ class ThreadPool:
 
     def run(self, fn: Callable[[int], int], nparts: int) -> list:
         """[fn(0), ..., fn(nparts - 1)], fn(0) on this thread."""
-        done: queue.SimpleQueue = queue.SimpleQueue()
+        done = self.queue()
         for part in range(1, nparts):
             self.tasks.put((fn, part, done))
         results = [fn(0)] + [done.get() for _ in range(1, nparts)]
