@@ -7,9 +7,10 @@ the shared variables by position (class, type and name, never their values), eac
 (class and every parameter), variables' types and names, constants by value, the outputs and
 the update mapping; plus the mode (backend, passes), every config flag but ``compiledir``, and
 the symgraph sources (name, size and mtime of each file, the test Python trusts for bytecode).
+An op with an inner graph (scan's loop body: ``inner_inputs`` / ``inner_outputs``) is tokened
+by that graph's structure, the same way, and its layout (a frozen dataclass) field by field.
 A graph that holds something the token cannot describe faithfully (an op or variable class from
-outside symgraph, a parameter that is a Python callable or an inner graph, as in scan and
-as_op) is never cached.
+outside symgraph, a parameter that is a Python callable, as in as_op) is never cached.
 
 Value: the rewritten graph as a flat, pickled list of nodes in the order the linker schedules
 them (the in-place safety orderings included), whose inputs refer to the function's inputs by
@@ -39,6 +40,11 @@ _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _SOURCES: list[str] = []
 _VAR_FIELDS = ("type", "owner", "index", "name", "trace", "tag", "auto_name")
 _SCALARS = (type(None), bool, int, str, bytes)
+# An op whose parameters hold these is keyed by its inner graph's structure (scan's body)
+_INNER_GRAPH = frozenset({"inner_inputs", "inner_outputs"})
+# What ops keep in their __dict__ about this process, not about their meaning (a loop's
+# compiled body and its spare buffers; Scan's pickled state leaves them out too)
+_OP_CACHES = frozenset({"_fn", "_spares"})
 
 
 class Uncacheable(Exception):
@@ -111,6 +117,10 @@ class _Tokens:
             return f"Composite{self.value((x.nin, x.nodes, x.output))}"
         if isinstance(x, ScalarOp) and SCALAR_OPS.get(x.name) is x:  # a registered scalar op
             return f"ScalarOp:{x.name}"
+        if dataclasses.is_dataclass(x) and not isinstance(x, type):  # a layout, as ScanInfo
+            fields = ",".join(f"{f.name}={self.value(getattr(x, f.name))}"
+                              for f in dataclasses.fields(x))
+            return f"{_symgraph_class(type(x))}({fields})"
         raise Uncacheable(f"a parameter of type {type(x).__qualname__}: {x!r}"[:200])
 
     def op(self, op) -> str:
@@ -121,9 +131,14 @@ class _Tokens:
         if dataclasses.is_dataclass(op):
             names.update(f.name for f in dataclasses.fields(op))
         state = getattr(op, "__dict__", {})
-        names.update(state)
+        names.update(n for n in state if n not in _OP_CACHES)
+        inner = ""
+        if _INNER_GRAPH <= names:  # a loop's body: tokened as a graph, like the user's
+            names -= _INNER_GRAPH
+            lines, _, _ = _graph_lines(op.inner_inputs, op.inner_outputs, self)
+            inner = ",graph=[" + ";".join(lines) + "]"
         params = ",".join(f"{n}={self.value(getattr(op, n))}" for n in sorted(names))
-        token = self.ops[id(op)] = f"{_symgraph_class(type(op))}({params})"
+        token = self.ops[id(op)] = f"{_symgraph_class(type(op))}({params}{inner})"
         return token
 
 
@@ -142,6 +157,45 @@ def _variable(v: Variable) -> str:
     return f"{_symgraph_class(type(v))}:{v.type.dtype}{v.type.shape}:{v.name!r}"
 
 
+def _graph_lines(inputs: Sequence[Variable], outputs: Sequence[Variable], tokens: _Tokens
+                 ) -> tuple[list[str], list[Variable], dict[int, int]]:
+    """The token lines of the graph from `inputs` to `outputs` (inputs, then each node in
+    topological order with its op, argument positions and output types, constants by value,
+    then the outputs), the variables in the order they were numbered, and their positions by
+    id. Raises Uncacheable when a node reads a variable that is neither an input, a constant
+    nor computed in the graph."""
+    index: dict[int, int] = {}
+    variables: list[Variable] = []
+    lines = []
+
+    def add(v: Variable) -> int:
+        index[id(v)] = len(variables)
+        variables.append(v)
+        return index[id(v)]
+
+    for v in inputs:
+        lines.append(f"in {add(v)} {_variable(v)}")
+    for node in toposort(outputs):
+        args = []
+        for v in node.inputs:
+            k = index.get(id(v))
+            if k is None:
+                if not isinstance(v, Constant):
+                    raise Uncacheable(f"input {v} of {node.op} is not in the graph")
+                k = add(v)
+                lines.append(f"const {k} {_variable(v)} {_data(v.data)}")
+            args.append(str(k))
+        outs = " ".join(f"{add(o)}:{_variable(o)}" for o in node.outputs)
+        lines.append(f"node {tokens.op(node.op)} ({' '.join(args)}) -> {outs}")
+    for v in outputs:
+        if id(v) not in index:  # an output that is an input-less constant
+            if not isinstance(v, Constant):
+                raise Uncacheable(f"output {v} is not in the graph")
+            lines.append(f"const {add(v)} {_variable(v)} {_data(v.data)}")
+    lines.append(f"outputs {[index[id(v)] for v in outputs]}")
+    return lines, variables, index
+
+
 class UserGraph:
     """The graph given to ``function`` in a canonical order: its key and its variables."""
 
@@ -157,37 +211,7 @@ class UserGraph:
 
         if type(mode) is not Mode:  # check modes inspect every node: never cached
             raise Uncacheable(f"mode {type(mode).__qualname__}")
-        tokens = _Tokens()
-        index: dict[int, int] = {}
-        self.variables: list[Variable] = []
-        lines = []
-
-        def add(v: Variable) -> int:
-            index[id(v)] = len(self.variables)
-            self.variables.append(v)
-            return index[id(v)]
-
-        for v in inputs:
-            lines.append(f"in {add(v)} {_variable(v)}")
-        self.nodes = toposort(outputs)
-        for node in self.nodes:
-            args = []
-            for v in node.inputs:
-                k = index.get(id(v))
-                if k is None:
-                    if not isinstance(v, Constant):
-                        raise Uncacheable(f"input {v} of {node.op} is not in the graph")
-                    k = add(v)
-                    lines.append(f"const {k} {_variable(v)} {_data(v.data)}")
-                args.append(str(k))
-            outs = " ".join(f"{add(o)}:{_variable(o)}" for o in node.outputs)
-            lines.append(f"node {tokens.op(node.op)} ({' '.join(args)}) -> {outs}")
-        for v in outputs:
-            if id(v) not in index:  # an output that is an input-less constant
-                if not isinstance(v, Constant):
-                    raise Uncacheable(f"output {v} is not in the graph")
-                lines.append(f"const {add(v)} {_variable(v)} {_data(v.data)}")
-        lines.append(f"outputs {[index[id(v)] for v in outputs]}")
+        lines, self.variables, self.index = _graph_lines(inputs, outputs, _Tokens())
         lines.append(f"updates {sorted(update_mapping.items())}")
         passes = [
             (n, f"{getattr(f, '__module__', '')}.{getattr(f, '__qualname__', f)}")
@@ -198,7 +222,6 @@ class UserGraph:
         flags.pop("compiledir")
         lines.append(f"config {sorted(flags.items())}")
         self.source = "\n".join(lines)
-        self.index = index
 
     def key(self) -> str:
         from symgraph.codegen.cache import cache_key

@@ -188,3 +188,48 @@ def test_a_hit_names_this_process_lines_in_its_graph(compiledir):
     assert second["f"].from_cache
     traces = {v.trace for n in second["f"].maker.fgraph.toposort() for v in n.outputs}
     assert traces and all(t.startswith("second.py:") for t in traces), traces
+
+
+
+def _rnn(scale=2.0, go_backwards=False):
+    """A scan training step: its key holds the loop's body and layout."""
+    u = sg.shared(np.random.default_rng(0).standard_normal((3, 3)) * 0.5, name="u")
+    xs, h0 = T.dmatrix("xs"), T.dvector("h0")
+    hs, _ = sg.scan(lambda x, h: T.tanh(x + scale * T.dot(h, u)), sequences=xs,
+                    outputs_info=h0, go_backwards=go_backwards)
+    loss = T.sum(hs[-1] ** 2)
+    f = sg.function([xs, h0], [hs, loss], updates=[(u, u - 0.1 * sg.grad(loss, u))])
+    return f, u
+
+
+XS, H0 = np.linspace(-1, 1, 12).reshape(4, 3), np.array([0.1, -0.2, 0.3])
+
+
+def _rnn_reference(u, scale=2.0, go_backwards=False):
+    h, hs = H0, []
+    for x in XS[::-1] if go_backwards else XS:
+        h = np.tanh(x + scale * h @ u)
+        hs.append(h)
+    return np.array(hs), np.sum(h ** 2)
+
+
+def test_a_scan_function_hits_the_cache_and_trains_the_same(compiledir):
+    first, u1 = _rnn()
+    second, u2 = _rnn()
+    assert not first.from_cache and second.from_cache
+    for _ in range(3):
+        for a, b in zip(first(XS, H0), second(XS, H0)):
+            np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(u1.get_value(), u2.get_value())
+
+
+@pytest.mark.parametrize("change", [{"scale": 3.0}, {"go_backwards": True}])
+def test_a_changed_loop_body_or_layout_misses(compiledir, change):
+    _rnn()
+    assert _rnn()[0].from_cache
+    f, u = _rnn(**change)
+    assert not f.from_cache
+    want_hs, want_loss = _rnn_reference(u.get_value(), **change)
+    hs, loss = f(XS, H0)
+    np.testing.assert_allclose(hs, want_hs, rtol=1e-12)
+    np.testing.assert_allclose(loss, want_loss, rtol=1e-12)
