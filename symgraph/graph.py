@@ -387,9 +387,11 @@ def clone(output, replace=None, strict: bool = True, share_inputs: bool = True):
     return new_outputs[0]
 
 
-def is_same_graph(a: Variable, b: Variable) -> bool:
-    """Structural equality of two expression graphs (same ops, same inputs or equal constants)."""
-    memo: dict[tuple[int, int], bool] = {}
+def is_same_graph(a: Variable, b: Variable, givens: Iterable[tuple[Variable, Variable]] = ()
+                  ) -> bool:
+    """Structural equality of two expression graphs (same ops, same inputs or equal constants;
+    each pair in `givens` counts as the same input)."""
+    memo: dict[tuple[int, int], bool] = {(id(x), id(y)): True for x, y in givens}
 
     def same(x: Variable, y: Variable) -> bool:
         key = (id(x), id(y))
@@ -412,3 +414,16 @@ def is_same_graph(a: Variable, b: Variable) -> bool:
         return result
 
     return same(a, b)
+
+
+def equal_computations(xs: Sequence[Variable], ys: Sequence[Variable],
+                       in_xs: Sequence[Variable] | None = None,
+                       in_ys: Sequence[Variable] | None = None) -> bool:
+    """Whether each graph of `xs` computes what the graph of `ys` at its position computes
+    (Theano's scan_utils.equal_computations): the same ops on the same inputs or equal
+    constants, the variables of `in_xs` standing for those of `in_ys` at the same positions."""
+    in_xs, in_ys = list(in_xs or ()), list(in_ys or ())
+    if len(xs) != len(ys) or len(in_xs) != len(in_ys):
+        return False
+    givens = list(zip(in_xs, in_ys))
+    return all(x.type == y.type and is_same_graph(x, y, givens) for x, y in zip(xs, ys))

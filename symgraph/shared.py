@@ -6,8 +6,9 @@ from typing import Any
 
 import numpy as np
 
+from symgraph.graph import Variable
 from symgraph.types import TensorType
-from symgraph.variable import TensorVariable
+from symgraph.variable import _TensorOps
 
 
 class Storage:
@@ -28,10 +29,13 @@ class Storage:
         return f"Storage({self.value!r})"
 
 
-class SharedVariable(TensorVariable):
+class SharedVariable(_TensorOps, Variable):
     """A variable with a persistent value, shared by every function that uses it.
 
     Functions read the current value at each call, and ``updates`` replace it after the call.
+    It has a tensor's methods but is not a TensorVariable, as in Theano (whose shared tensors
+    are TensorSharedVariable): ported code tells the two apart, e.g. Lasagne's recurrent
+    layers use a TensorVariable initial state as given and repeat a shared one per example.
     """
 
     is_shared = True

@@ -99,3 +99,37 @@ def test_variable_methods():
         np.testing.assert_array_equal(got.eval({x: a}), want)
     np.testing.assert_array_equal(x.repeat(2, 0).eval({x: a}), np.repeat(a, 2, 0))
     np.testing.assert_array_equal(x.take([1], 1).eval({x: a}), np.take(a, [1], 1))
+
+
+def test_shared_variables_are_not_tensor_variables_as_in_theano():
+    """Lasagne's recurrent layers use a TensorVariable initial state as given and repeat a
+    shared one per example: the distinction must be Theano's."""
+    s = sg.shared(np.arange(3.0).reshape(1, 3), name="s")
+    assert not isinstance(s, T.TensorVariable) and isinstance(s, sg.Variable)
+    assert isinstance(s, sg.compile.SharedVariable) and sg.compile.SharedVariable is type(s)
+    n = T.iscalar("n")
+    repeated = T.dot(T.ones((n, 1)), s) * s.T.sum()  # a tensor's operators and methods
+    np.testing.assert_array_equal(sg.function([n], repeated)(4), np.tile([0, 3, 6], (4, 1)))
+
+
+def test_compile_namespace_names():
+    from symgraph.compile.profiling import ProfileStats
+    from symgraph.function import In, Out
+
+    assert (sg.compile.In, sg.compile.Out, sg.compile.ProfileStats) == (In, Out, ProfileStats)
+    assert sg.compile.sharedvalue.shared is sg.shared and callable(sg.compile.as_op)
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        sg.compile.nothing  # noqa: B018
+
+
+def test_equal_computations():
+    from symgraph.scan_module.scan_utils import equal_computations
+
+    x, y = T.dvector("x"), T.dvector("y")
+    assert equal_computations([T.exp(x) + 1, x], [T.exp(x) + 1, x])
+    assert not equal_computations([T.exp(x) + 1], [T.exp(y) + 1])  # another input
+    assert equal_computations([T.exp(x) + 1], [T.exp(y) + 1], [x], [y])
+    assert not equal_computations([T.exp(x) + 1], [T.exp(x) + 2])  # another constant
+    assert not equal_computations([T.exp(x)], [T.log(x)])  # another op
+    assert not equal_computations([x], [x, y])
+    assert not equal_computations([T.exp(x)], [T.exp(T.fvector("f"))], [x], [T.fvector("g")])
