@@ -21,6 +21,7 @@ from symgraph import scan  # noqa: E402  (a callable module: sg.scan(...) as the
 from symgraph.scan import foldl, foldr, map, reduce  # noqa: E402, A004
 from symgraph import ifelse  # noqa: E402  (the module, as theano.ifelse)
 from symgraph import scan_module  # noqa: E402  (Theano's older path of scan)
+from symgraph import gof  # noqa: E402  (Theano's path of the graph core)
 
 from symgraph.fgraph import FunctionGraph  # noqa: E402
 from symgraph.ops.blas import dot  # noqa: E402
@@ -57,6 +58,7 @@ __all__ = [
     "foldl",
     "foldr",
     "ifelse",
+    "gof",
     "Op",
     "Apply",
     "Variable",

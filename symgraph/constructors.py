@@ -65,13 +65,14 @@ def _plural(kind: str, fixed_dtype: str | None) -> Callable:
     single = _single(kind, fixed_dtype)
 
     def make(*names, dtype=None):
+        kw = {"dtype": dtype} if fixed_dtype is None else {}
         if len(names) == 1 and isinstance(names[0], int):
-            names = (None,) * names[0]
-        if len(names) == 1 and isinstance(names[0], (list, tuple)):
-            names = tuple(names[0])
-        if fixed_dtype is None:
-            return [single(n, dtype=dtype) for n in names]
-        return [single(n) for n in names]
+            return [single(None, **kw) for _ in range(names[0])]
+        if len(names) == 1:  # Theano iterates over its one argument: a list, or a string's
+            names = names[0]  # letters ('xy' makes x and y), and returns one variable for 'x'
+            if len(names) == 1:
+                return single(names[0], **kw)
+        return [single(n, **kw) for n in names]
 
     make.__name__ = (_prefix_of(fixed_dtype) or "") + _PLURAL[kind]
     return make

@@ -8,6 +8,8 @@ the update values into the shared storages.
 
 from __future__ import annotations
 
+import copy
+
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -198,6 +200,7 @@ def function(
     new_values = [e for _, e in update_pairs]
     if givens:
         out_vars, new_values = _apply_givens(givens, out_vars, new_values)
+    ins, out_vars, new_values = _cut_at_inputs(ins, out_vars, new_values)
     in_vars = [i.variable for i in ins]
     everything = out_vars + new_values
     _check_used(in_vars, everything, on_unused_input or config.on_unused_input)
@@ -249,17 +252,34 @@ def _check_inputs(ins: list[In]) -> None:
             )
         if isinstance(v, Constant):
             raise TypeError(f"input {k} is a constant ({v}); inputs must be symbolic variables")
-        if v.owner is not None:
-            raise TypeError(
-                f"input {k} ({_describe(v)}) is computed from other variables; inputs must be "
-                "free variables such as T.matrix('x')"
-            )
         if v in seen:
             raise ValueError(
                 f"the variable {_describe(v)} is given twice as an input "
                 f"(positions {seen[v]} and {k})"
             )
         seen[v] = k
+
+
+def _cut_at_inputs(ins: list[In], outs: list, new_values: list) -> tuple[list, list, list]:
+    """An input computed from other variables cuts the graph there, as in Theano: the function
+    takes its value, and what computes it is not part of the function. Each such input is
+    replaced by a fresh variable of its type (same name, same line)."""
+    cut = {}
+    for i in ins:
+        v = i.variable
+        if v.owner is not None:
+            fresh = v.type(name=v.name)
+            fresh.trace = v.trace
+            cut[v] = fresh
+    if not cut:
+        return ins, outs, new_values
+    replaced, _ = clone_replace(outs + new_values, cut)
+    ins = [i for i in ins]
+    for k, i in enumerate(ins):
+        if i.variable in cut:
+            ins[k] = copy.copy(i)
+            ins[k].variable = cut[i.variable]
+    return ins, replaced[: len(outs)], replaced[len(outs):]
 
 
 def _default_updates(exprs, explicit, no_default_updates) -> list:

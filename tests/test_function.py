@@ -247,3 +247,17 @@ def test_trust_input_can_be_switched_after_compiling():
     np.testing.assert_array_equal(f([1, 2]), [2, 4])  # converted again
     with pytest.raises(TypeError, match="'x'"):
         f(np.zeros((2, 2)))
+
+
+def test_an_intermediate_variable_as_input_cuts_the_graph_there():
+    """Theano's function takes any variable as an input: what computes it is not run (Lasagne's
+    tests evaluate a layer's output given a value for itself)."""
+    x = T.dvector("x")
+    h = T.exp(x)
+    y = h * 2 + x.sum()
+    f = sg.function([h, x], y)
+    np.testing.assert_array_equal(f([1.0, 2.0], [0.5, 0.5]), [3.0, 5.0])  # exp(x) not computed
+    np.testing.assert_array_equal((h * 3).eval({h: np.array([1.0, 2.0])}), [3.0, 6.0])
+    np.testing.assert_array_equal(h.eval({h: np.array([4.0])}), [4.0])
+    with pytest.raises(sg.gof.MissingInputError, match="Input 'x'"):
+        sg.function([h], y)  # y still reads x besides h

@@ -47,6 +47,8 @@ def _parse_axes(what: str, a: Variable, b: Variable, axes, batch: int):
                 f"the first {n} axes{skip} of {describe(b)} ({b.ndim}-d), which they do not have"
             )
         return list(range(a.ndim - n, a.ndim)), list(range(batch, batch + n))
+    if isinstance(axes, np.ndarray):  # a (2, n) array of axes, as Theano accepts
+        axes = axes.tolist()
     if not isinstance(axes, (list, tuple)) or len(axes) != 2:
         raise TypeError(f"{what}: axes must be an int or a pair of axis lists, got {axes!r}")
     a_axes = _normalize(what, a, axes[0], batch)

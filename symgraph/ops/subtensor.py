@@ -208,13 +208,14 @@ def conform_value(op: Op, x: Variable, y, region: tuple) -> Variable:
             f"value {_where_str(y)}"
         )
     if y.dtype != x.dtype:
-        lossless = np.can_cast(y.dtype, x.dtype, "safe") or (
-            isinstance(y, Constant) and np.can_cast(y.dtype, x.dtype, "same_kind"))
-        if not lossless:
+        # numpy's in-place rule ("same_kind"), which Theano inherited: float64 into a float32
+        # region is rounded (Lasagne's LocalResponseNormalization2DLayer does it), a float
+        # into an int region is refused
+        if not np.can_cast(y.dtype, x.dtype, "same_kind"):
             raise TypeError(
                 f"cannot {verb} a region of {_where_str(x)} ({x.dtype}) with {_where_str(y)} "
-                f"({y.dtype}): the cast may lose information; cast the value first "
-                f"(y.astype('{x.dtype}'))"
+                f"({y.dtype}): numpy would not cast {y.dtype} to {x.dtype} in place; cast "
+                f"the value first (y.astype('{x.dtype}'))"
             )
         y = cast(y, x.dtype)
     for ys, rs in zip(reversed(y.type.shape), reversed(region)):

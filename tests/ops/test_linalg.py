@@ -27,6 +27,7 @@ TENSORDOT_CASES = [
     ((4, 3, 2), (2, 3, 4), [[0, -1], [2, 0]]),
     ((2, 3), (3,), [1, 0]),  # a pair of ints, as numpy allows
     ((3,), (3, 2, 2), [[0], [0]]),
+    ((2, 3, 4, 5), (3, 6, 5, 2), np.array([[1, 3], [0, 2]])),  # an array, as Lasagne passes
 ]
 
 

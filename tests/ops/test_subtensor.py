@@ -318,11 +318,24 @@ def test_set_subtensor_errors():
         T.inc_subtensor(x + 1, 1.0)
     with pytest.raises(ValueError, match="cannot increment a 1-d region of x .* 2-d value"):
         T.inc_subtensor(x[0], x)
-    with pytest.raises(TypeError, match=r"cannot set a region of v .*float64.* may lose"):
-        T.set_subtensor(T.fvector("v")[1:], v)
+    with pytest.raises(TypeError, match=r"cannot set a region of i .*float64.* in place"):
+        T.set_subtensor(T.ivector("i")[1:], v)
     s = T.TensorType("float64", (3, 4))("s")
     with pytest.raises(ValueError, match=r"static shape \(4,\).* static shape \(3,\)"):
         T.set_subtensor(s[0], T.TensorType("float64", (3,))("y"))
+
+
+def test_a_wider_float_value_is_rounded_into_the_region_as_numpy_does():
+    f32, v = T.fvector("f32"), T.dvector("v")
+    f = sg.function([f32, v], [T.set_subtensor(f32[1:], v[1:]), T.inc_subtensor(f32[:2], v[:2])])
+    values = np.array([1 / 3, 2 / 3, 4 / 3])
+    got_set, got_inc = f(np.zeros(3, "float32"), values)
+    want_set, want_inc = np.zeros(3, "float32"), np.zeros(3, "float32")
+    want_set[1:] = values[1:]
+    want_inc[:2] += values[:2].astype("float32")
+    assert got_set.dtype == got_inc.dtype == np.float32
+    np.testing.assert_array_equal(got_set, want_set)
+    np.testing.assert_array_equal(got_inc, want_inc)
 
 
 def test_runtime_shape_mismatch_of_value():
