@@ -9,7 +9,6 @@ the update values into the shared storages.
 from __future__ import annotations
 
 import copy
-
 import warnings
 from collections.abc import Sequence
 from typing import Any
