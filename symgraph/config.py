@@ -2,6 +2,11 @@
 
 ``SYMGRAPH_FLAGS="floatX=float32,device=cpu,mode=FAST_RUN"``; a bare name such as
 ``print_rewrites`` sets a boolean flag to True.
+
+A ported program's ``THEANO_FLAGS`` is read first (SYMGRAPH_FLAGS wins where both set a flag),
+so that its run scripts keep working: Theano's ``device=gpu``, ``gpu0`` or ``cuda0`` mean
+``cuda``, and flags symgraph does not have (``lib.cnmem``, ``dnn.enabled`` ...) are ignored
+with one warning that names them; a bad value of a known flag is an error, as here.
 """
 
 from __future__ import annotations
@@ -79,9 +84,30 @@ def _parse_flags(text: str) -> dict[str, object]:
     return out
 
 
+def _theano_flags(text: str) -> dict[str, object]:
+    """THEANO_FLAGS as symgraph's flags: devices renamed, unknown flags dropped (warned)."""
+    known = {f.name for f in fields(Config)}
+    flags, ignored = {}, []
+    for name, value in _parse_flags(text).items():
+        if name == "device" and isinstance(value, str) and value.startswith(("gpu", "cuda")):
+            value = "cuda"
+        if name in known:
+            flags[name] = value
+        else:
+            ignored.append(name)
+    if ignored:
+        import warnings
+
+        warnings.warn(f"THEANO_FLAGS: symgraph has no flag {', '.join(map(repr, ignored))}; "
+                      "ignored (symgraph reads THEANO_FLAGS, then SYMGRAPH_FLAGS)", stacklevel=2)
+    return flags
+
+
 def _load() -> Config:
     cfg = Config()
-    for name, value in _parse_flags(os.environ.get("SYMGRAPH_FLAGS", "")).items():
+    flags = _theano_flags(os.environ.get("THEANO_FLAGS", ""))
+    flags.update(_parse_flags(os.environ.get("SYMGRAPH_FLAGS", "")))
+    for name, value in flags.items():
         setattr(cfg, name, value)
     return cfg
 

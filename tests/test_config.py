@@ -33,6 +33,20 @@ def test_flags_are_read_from_the_environment():
     assert out == ["float32", "None", "py", "True", "warn"]
 
 
+def test_a_ported_programs_theano_flags_are_read_too():
+    code = ("import warnings; warnings.simplefilter('always'); import symgraph as sg; "
+            "c = sg.config; print(c.floatX, c.device, c.optimizer, c.profile)")
+    env = {"THEANO_FLAGS": "floatX=float32,device=gpu0,lib.cnmem=0.8,optimizer=None,profile",
+           "SYMGRAPH_FLAGS": "profile=false", "PATH": ""}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True, check=True)
+    assert done.stdout.split() == ["float32", "cuda", "None", "False"]  # SYMGRAPH_FLAGS wins
+    assert "no flag 'lib.cnmem'; ignored" in done.stderr
+    env = {"THEANO_FLAGS": "floatX=float31", "PATH": ""}
+    bad = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert bad.returncode != 0 and "config.floatX must be one of" in bad.stderr
+
+
 def test_unknown_flags_and_values_are_refused_by_name():
     with pytest.raises(AttributeError, match="no flag 'no_such_flag'"):
         config.no_such_flag = 1
