@@ -1,4 +1,5 @@
-"""symgraph.tensor.nnet.abstract_conv: Theano's module path for the 2-d convolution ops."""
+"""symgraph.tensor.nnet.abstract_conv: Theano's module path for the 2-d convolution ops and
+bilinear upsampling."""
 
 from symgraph.ops.conv import AbstractConv2d, conv2d, get_conv_output_shape
 from symgraph.ops.conv_grad import (
@@ -8,8 +9,12 @@ from symgraph.ops.conv_grad import (
     conv2d_grad_wrt_weights,
     conv2d_transpose,
 )
+from symgraph.ops.upsample import bilinear_kernel_1D, bilinear_kernel_2D, bilinear_upsampling
 
 __all__ = [
+    "bilinear_kernel_1D",
+    "bilinear_kernel_2D",
+    "bilinear_upsampling",
     "AbstractConv2d",
     "AbstractConv2d_gradInputs",
     "AbstractConv2d_gradWeights",
