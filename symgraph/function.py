@@ -272,13 +272,12 @@ def _cut_at_inputs(ins: list[In], outs: list, new_values: list) -> tuple[list, l
             cut[v] = fresh
     if not cut:
         return ins, outs, new_values
-    replaced, _ = clone_replace(outs + new_values, cut)
-    ins = [i for i in ins]
+    ins = list(ins)
     for k, i in enumerate(ins):
         if i.variable in cut:
             ins[k] = copy.copy(i)
             ins[k].variable = cut[i.variable]
-    return ins, replaced[: len(outs)], replaced[len(outs):]
+    return (ins, *_replaced(outs, new_values, cut))
 
 
 def _default_updates(exprs, explicit, no_default_updates) -> list:
@@ -306,6 +305,11 @@ def _apply_givens(givens, outs, new_values):
                 f"{_describe(new)} of type {new.type} (dtype and ndim must match)"
             )
         replace[old] = new
+    return _replaced(outs, new_values, replace)
+
+
+def _replaced(outs: list, new_values: list, replace: dict) -> tuple[list, list]:
+    """The outputs and update values with the variables of `replace` substituted."""
     replaced, _ = clone_replace(outs + new_values, replace)
     return replaced[: len(outs)], replaced[len(outs) :]
 

@@ -42,9 +42,6 @@ _VAR_FIELDS = ("type", "owner", "index", "name", "trace", "tag", "auto_name")
 _SCALARS = (type(None), bool, int, str, bytes)
 # An op whose parameters hold these is keyed by its inner graph's structure (scan's body)
 _INNER_GRAPH = frozenset({"inner_inputs", "inner_outputs"})
-# What ops keep in their __dict__ about this process, not about their meaning (a loop's
-# compiled body and its spare buffers; Scan's pickled state leaves them out too)
-_OP_CACHES = frozenset({"_fn", "_spares"})
 
 
 class Uncacheable(Exception):
@@ -130,8 +127,7 @@ class _Tokens:
         names = set(getattr(op, "__props__", ()))
         if dataclasses.is_dataclass(op):
             names.update(f.name for f in dataclasses.fields(op))
-        state = getattr(op, "__dict__", {})
-        names.update(n for n in state if n not in _OP_CACHES)
+        names.update(_op_state(op))
         inner = ""
         if _INNER_GRAPH <= names:  # a loop's body: tokened as a graph, like the user's
             names -= _INNER_GRAPH
@@ -140,6 +136,17 @@ class _Tokens:
         params = ",".join(f"{n}={self.value(getattr(op, n))}" for n in sorted(names))
         token = self.ops[id(op)] = f"{_symgraph_class(type(op))}({params}{inner})"
         return token
+
+
+def _op_state(op) -> dict:
+    """An op's attributes as it pickles them: an op leaves out what it keeps for this process
+    only (Scan its compiled body, IfElse its branches), and so does its key."""
+    getstate = getattr(type(op), "__getstate__", None)
+    if getstate is not None and getstate is not getattr(object, "__getstate__", None):
+        state = getstate(op)
+        if isinstance(state, dict):
+            return state
+    return getattr(op, "__dict__", {})
 
 
 def _data(x) -> str:

@@ -233,3 +233,17 @@ def test_a_changed_loop_body_or_layout_misses(compiledir, change):
     hs, loss = f(XS, H0)
     np.testing.assert_allclose(hs, want_hs, rtol=1e-12)
     np.testing.assert_allclose(loss, want_loss, rtol=1e-12)
+
+
+def test_a_scan_op_that_compiled_its_body_still_keys_by_what_it_pickles(compiledir):
+    """The first function compiles the loop body into the user graph's Scan op; the key leaves
+    that out, as the op's pickled state does, so the same graph compiled again hits."""
+    xs, h0 = T.dmatrix("xs"), T.dvector("h0")
+    hs, _ = sg.scan(lambda x, h: T.tanh(x + h), sequences=xs, outputs_info=h0)
+    first = sg.function([xs, h0], hs)
+    first(XS, H0)
+    (op,) = [n.op for n in sg.graph.toposort([hs]) if type(n.op).__name__ == "Scan"]
+    assert "_fn" in op.__dict__
+    second = sg.function([xs, h0], hs)
+    assert second.from_cache
+    np.testing.assert_array_equal(first(XS, H0), second(XS, H0))

@@ -92,11 +92,11 @@ class Driver:
     def _close(self) -> None:
         """At interpreter exit, while the context is still current: wait for the stream,
         free the device memory still referenced (shared variables, step buffers) and the
-        pool's, then pop the context. pycuda aborts the process when its context stack is not
-        empty at exit (seen on the H100: every benchmark process ended with SIGABRT), and
-        memory freed after the pop would push the context again."""
-        for action in (self.stream.synchronize, _free_device_arrays, self.pool.free_held,
-                       self.pool.stop_holding):
+        pool's (stop_holding frees what it holds), then pop the context. pycuda aborts the
+        process when its context stack is not empty at exit (seen on the H100: every benchmark
+        process ended with SIGABRT), and memory freed after the pop would push the context
+        again."""
+        for action in (self.stream.synchronize, _free_device_arrays, self.pool.stop_holding):
             try:
                 action()
             except Exception:  # the process is ending: the rest of the clean-up still runs
