@@ -206,6 +206,13 @@ class CStyleRenderer:
             # large values wrap as they do there; out-of-range values are undefined in numpy too
             if np.dtype(dst).itemsize < 4:
                 return f"(({self.ctype(dst)})(int32_t){expr})"
+            # and to unsigned ones through int64 (uint64: above 2**63 less 2**63, then the top
+            # bit), so negatives wrap; a plain cast is AVX-512's saturating one under
+            # -march=native
+            if dst == "uint32":
+                return f"((uint32_t)(int64_t){expr})"
+            if dst == "uint64":
+                return f"sg_to_u64((double){expr})"
         return f"(({self.ctype(dst)}){expr})"
 
     # --- scalar ops -----------------------------------------------------------------------

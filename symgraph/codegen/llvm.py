@@ -1,22 +1,20 @@
 """The LLVM renderer of the kernel IR: loop nests with llvmlite's IRBuilder, JIT-compiled.
 
-Each kernel becomes one LLVM module with three or four functions (operands: inputs, then
-outputs):
+Each kernel becomes one small LLVM module (operands: inputs, then outputs), the functions of
+kernels/c_kernel.h's ``sg_kernel_info``:
 
-``void <name>_flat(i64 start, i64 stop, i8* op0, i8* op1, ...)``
-    elementwise kernels only: every operand C-contiguous with the output's shape (or one
-    broadcast element), elements [start, stop) of the flat range; the loop the vectorizer likes.
-``void <name>_rows(i64 start, i64 stop, i8* op0, ...)``
-    reductions over leading axes only: one row of unit stride folded into the output row
-    (``_reduce_rows``), which the strided function calls row by row.
-``void <name>_strided(i64 start, i64 stop, i64* shape, i8** data, i64* strides)``
-    any layout: ``strides[k * ndim + d]`` is operand k's stride on axis d in *elements* (0 where
-    it broadcasts; for a reduction's output, 0 on the reduced axes); axis 0 runs over
-    [start, stop), the others over their full size. Elementwise rows of unit stride call the
-    flat function when they can; inner loops over other strides are not vectorized (that
-    cost compile time for layouts that are rare and slow anyway).
-``PyObject* <name>_call(PyObject* self, PyObject** args, i64 nargs)``
-    the Python entry point (llvm_entry.py): checks the arrays and calls one of the above.
+``void <name>_flat(i64 start, i64 stop, i8** data)``
+    elementwise kernels: every operand C-contiguous with the output's shape (or one broadcast
+    element), elements [start, stop) of the flat range; the loop the vectorizer likes (in
+    ``<name>_loop``, whose operands are noalias). Reductions: one row, every input of unit
+    stride (or read once), folded into the output (``render_reduce``).
+    Other layouts run it too, row by row or on gathered blocks: the entry's strided loop
+    (llvm_entry.py), shared by all kernels, walks the other axes.
+``void <name>_init(i8* out, i64 start, i64 stop)``
+    reductions: output elements [start, stop) set to the identity of the fold.
+
+The Python entry point that checks the arrays and calls these is one function for all
+kernels (llvm_entry.py), compiled once per machine.
 
 Compiled objects are cached on disk (codegen/cache.py) by the hash of the kernel listing and
 of the renderer's source, so a second process neither renders nor optimizes: it only links
@@ -226,7 +224,7 @@ def _range_function(module: ir.Module, kernel: Kernel, suffix: str) -> tuple:
 def render_flat(module: ir.Module, kernel: Kernel) -> None:
     """The contiguous elementwise kernel: one flat loop, scalar operands read once."""
     # outputs are fresh or exactly an input (in place): the operands can be noalias
-    fn, b, bases = _range_function(module, kernel, "flat")
+    fn, b, bases = _range_function(module, kernel, "loop")
     hoisted = {
         k: load_element(b, bases[k], i64(0), o.dtype)
         for k, o in enumerate(kernel.inputs)
@@ -242,219 +240,93 @@ def render_flat(module: ir.Module, kernel: Kernel) -> None:
         for k, value in enumerate(body.values(b)):
             store_element(b, bases[len(kernel.inputs) + k], i, value, kernel.outputs[k].dtype)
     b.ret_void()
+    _array_call(module, kernel, fn)
 
 
-class Strided:
-    """Shared set-up of the strided kernels: operand pointers, shapes and strides."""
-
-    def __init__(self, module: ir.Module, kernel: Kernel):
-        self.kernel = kernel
-        self.ops = operands(kernel)
-        nd = kernel.ndim
-        self.fn = fn = _function(
-            module,
-            f"{kernel.name}_strided",
-            [I64, I64, I64.as_pointer(), I8P.as_pointer(), I64.as_pointer()],
-            ["start", "stop", "shape", "data", "strides"],
-        )
-        self.b = b = ir.IRBuilder(fn.append_basic_block("entry"))
-        start, stop, shape, data, strides = fn.args
-        self.start, self.stop = start, stop
-        self.shape = [b.load(b.gep(shape, [i64(d)]), name=f"n{d}") for d in range(nd)]
-        self.bases = []
-        self.strides: list[list[ir.Value]] = []
-        for k, o in enumerate(self.ops):
-            raw = b.load(b.gep(data, [i64(k)]))
-            self.bases.append(b.bitcast(raw, storage_type(o.dtype).as_pointer(), name=f"p{k}"))
-            row = []
-            for d in range(nd):
-                if d < len(o.bcast) and o.bcast[d] and k < len(self.kernel.inputs):
-                    row.append(i64(0))  # a static broadcast axis: 0 whatever was passed
-                else:
-                    row.append(b.load(b.gep(strides, [i64(k * nd + d)]), name=f"s{k}_{d}"))
-            self.strides.append(row)
-
-    def nest(self, inner: Callable[[list[ir.Value], ir.Value, ir.Value], None]) -> None:
-        """Loops over axes 0..ndim-2 carrying each operand's offset, then `inner(offsets,
-        lo, hi)` for the last axis' range."""
-        b, nd = self.b, self.kernel.ndim
-        offsets = [i64(0)] * len(self.ops)
-        if nd == 0:
-            with b.if_then(b.icmp_signed("<", self.start, self.stop)):
-                inner(offsets, i64(0), i64(1))
-            b.ret_void()
-            return
-        stack = []
-        for d in range(nd - 1):
-            lo, hi = (self.start, self.stop) if d == 0 else (i64(0), self.shape[d])
-            # unrolled, a loop over rows copied the whole inner loop nest 4 times: ~40% of
-            # the LLVM time of a 2-d kernel, for no speed (each row is a long inner loop)
-            ctx = loop(b, lo, hi, f"i{d}", unroll=False)
-            i = ctx.__enter__()
-            stack.append(ctx)
-            offsets = [b.add(off, b.mul(i, s[d])) for off, s in zip(offsets, self.strides)]
-        lo, hi = (self.start, self.stop) if nd == 1 else (i64(0), self.shape[nd - 1])
-        inner(offsets, lo, hi)
-        for ctx in reversed(stack):
-            ctx.__exit__(None, None, None)
-        b.ret_void()
-
-    def contiguous_inner(self, which: list[int]) -> ir.Value:
-        """Whether operands `which` all have stride 1 on the last axis."""
-        b, nd = self.b, self.kernel.ndim
-        ok = ir.Constant(ir.IntType(1), 1)
-        for k in which:
-            ok = b.and_(ok, b.icmp_signed("==", self.strides[k][nd - 1], i64(1)))
-        return ok
-
-    def two_versions(self, cond: ir.Value, emit: Callable[[bool], None]) -> None:
-        """emit(True) where `cond` holds (unit strides: vectorizable), emit(False) elsewhere."""
-        with self.b.if_else(cond) as (then, otherwise):
-            with then:
-                emit(True)
-            with otherwise:
-                emit(False)
+def _array_call(module: ir.Module, kernel: Kernel, loop_fn: ir.Function) -> None:
+    """``<name>_flat(start, stop, i8** data)``, the entry's calling convention (operands in
+    one array), calling `loop_fn`, whose operands are noalias arguments."""
+    loop_fn.linkage = "internal"
+    flat = _function(module, f"{kernel.name}_flat", [I64, I64, I8P.as_pointer()],
+                     ["start", "stop", "data"])
+    b = ir.IRBuilder(flat.append_basic_block("entry"))
+    start, stop, data = flat.args
+    ptrs = [b.load(b.gep(data, [i64(k)])) for k in range(len(operands(kernel)))]
+    b.call(loop_fn, [start, stop, *ptrs])
+    b.ret_void()
 
 
-def render_strided_elemwise(module: ir.Module, kernel: Kernel) -> None:
-    st = Strided(module, kernel)
-    b, nd, nin = st.b, kernel.ndim, len(kernel.inputs)
-    moving = [k for k, o in enumerate(st.ops) if nd and not (k < nin and o.bcast[nd - 1])]
-    # Rows with unit strides are the flat kernel's job when every input that stays put along
-    # a row is one element (which the flat kernel reads once): one vectorized loop per kernel
-    # instead of two, which halves the kernel's LLVM time.
-    rows_flat = nd > 0 and all(o.is_scalar for o in kernel.inputs if o.bcast[nd - 1])
-
-    def flat_rows(offsets, lo, hi) -> None:
-        flat = module.globals[f"{kernel.name}_flat"]
-        ptrs = [b.bitcast(b.gep(base, [off]), I8P) for base, off in zip(st.bases, offsets)]
-        b.call(flat, [lo, hi, *ptrs])
-
-    def inner(offsets, lo, hi):
-        def version(unit: bool) -> None:
-            if unit and rows_flat:
-                flat_rows(offsets, lo, hi)
-                return
-            with loop(b, lo, hi, "j", vectorize=unit, interleave=False) as j:
-
-                def index(k):
-                    if nd == 0 or k not in moving:
-                        return offsets[k]
-                    step = j if unit else b.mul(j, st.strides[k][nd - 1])
-                    return b.add(offsets[k], step)
-
-                body = Body(
-                    kernel, lambda k: load_element(b, st.bases[k], index(k), kernel.inputs[k].dtype)
-                )
-                for k, value in enumerate(body.values(b)):
-                    store_element(
-                        b, st.bases[nin + k], index(nin + k), value, kernel.outputs[k].dtype
-                    )
-
-        if nd == 0:
-            version(False)
-        else:
-            st.two_versions(st.contiguous_inner(moving), version)
-
-    st.nest(inner)
-
-
-def render_strided_reduce(module: ir.Module, kernel: Kernel) -> None:
-    """Fold values into the output (operand `nin`): in a register when the last axis is
-    reduced, else elementwise into the output row."""
-    st = Strided(module, kernel)
-    b, nd, nin = st.b, kernel.ndim, len(kernel.inputs)
+def render_init(module: ir.Module, kernel: Kernel) -> None:
+    """``<name>_init(out, start, stop)``: a reduction's output elements set to its identity."""
     out_dtype = kernel.outputs[0].dtype
-    op = kernel.reduce_op
-    # reassociation (hence vectorization) only for the accumulator of float sums / products
-    flags = ("reassoc", "contract") if is_float(out_dtype) and op in ("add", "mul") else ()
-    moving = [k for k, o in enumerate(kernel.inputs) if not o.bcast[nd - 1]]
-
-    def fold(acc: ir.Value, value: ir.Value) -> ir.Value:
-        if flags:
-            name = "fadd" if op == "add" else "fmul"
-            return getattr(b, name)(acc, value, flags=flags)
-        return emit_scalar(b, op, [acc, value], out_dtype, out_dtype)
-
-    def value_at(offsets: list, j: ir.Value, unit: bool) -> ir.Value:
-        def index(k: int) -> ir.Value:
-            if k not in moving:
-                return offsets[k]
-            return b.add(offsets[k], j if unit else b.mul(j, st.strides[k][nd - 1]))
-
-        return Body(
-            kernel, lambda k: load_element(b, st.bases[k], index(k), kernel.inputs[k].dtype)
-        ).values(b)[0]
-
-    def reduce_inner(offsets, lo, hi):
-        def version(unit: bool) -> None:
-            out_ptr = b.gep(st.bases[nin], [offsets[nin]], inbounds=True)
-
-            def fold_range(start, stop, init):
-                def step(j, accs):
-                    return [fold(accs[0], value_at(offsets, j, unit))]
-
-                return fold_loop(b, start, stop, i64(1), [init], step, "j", unit)[0]
-
-            total = _load_acc(b, out_ptr, out_dtype)
-            if op == "add" and is_float(out_dtype):
-
-                def block(j0, accs):
-                    end = b.add(j0, i64(REDUCE_CHUNK))
-                    end = b.select(b.icmp_signed("<", end, hi), end, hi)
-                    partial = fold_range(j0, end, _identity(out_dtype, op))
-                    return [b.fadd(accs[0], partial)]
-
-                total = fold_loop(b, lo, hi, i64(REDUCE_CHUNK), [total], block, "jb")[0]
-            else:
-                total = fold_range(lo, hi, total)
-            _store_acc(b, total, out_ptr, out_dtype)
-
-        st.two_versions(st.contiguous_inner(moving), version)
-
-    def update_inner(offsets, lo, hi):
-        def version(unit: bool) -> None:
-            if unit:
-                rows = _reduce_rows(module, kernel, moving)
-                ptrs = [b.bitcast(b.gep(p, [off]), I8P) for p, off in zip(st.bases, offsets)]
-                b.call(rows, [lo, hi, *ptrs])
-                return
-            with loop(b, lo, hi, "j", vectorize=False) as j:
-                io = b.add(offsets[nin], b.mul(j, st.strides[nin][nd - 1]))
-                out_ptr = b.gep(st.bases[nin], [io], inbounds=True)
-                acc = _load_acc(b, out_ptr, out_dtype)
-                new = emit_scalar(b, op, [acc, value_at(offsets, j, False)], out_dtype, out_dtype)
-                _store_acc(b, new, out_ptr, out_dtype)
-
-        st.two_versions(st.contiguous_inner(moving + [nin]), version)
-
-    st.nest(reduce_inner if (nd - 1) in kernel.axes else update_inner)
+    fn = _function(module, f"{kernel.name}_init", [I8P, I64, I64], ["out", "start", "stop"])
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    out, start, stop = fn.args
+    ident = _identity(out_dtype, kernel.reduce_op)
+    if out_dtype == "bool":
+        ident = ir.Constant(ir.IntType(8), int(ident.constant))
+    base = b.bitcast(out, storage_type(out_dtype).as_pointer())
+    with loop(b, start, stop, "i", interleave=False) as i:
+        b.store(ident, b.gep(base, [i]))
+    b.ret_void()
 
 
-def _reduce_rows(module: ir.Module, kernel: Kernel, moving: list[int]) -> ir.Function:
-    """``<name>_rows(start, stop, in0, ..., out)``: ``out[j] = op(out[j], value(j))`` along one
-    row whose moving operands have unit stride (the others are read once): the vectorized loop
-    of a reduction over leading axes. Inside the strided function that loop had LLVM version it
-    with runtime overlap checks, half of the kernel's LLVM time; here the operands are noalias
-    (a reduction's output is a fresh array, never one of its inputs)."""
-    nin, out_dtype, op = len(kernel.inputs), kernel.outputs[0].dtype, kernel.reduce_op
-    ops = operands(kernel)
-    fn, b, bases = _range_function(module, kernel, "rows")
+def render_reduce(module: ir.Module, kernel: Kernel) -> None:
+    """A reduction's row: elements [start, stop) of one row, every input of unit stride or
+    read once (the entry's strided loop gathers the others), folded into the output: into
+    out[0] when the last axis is reduced (float sums in blocks of REDUCE_CHUNK, for
+    accuracy), else out[j] <- op(out[j], value(j)). The output never aliases an input (it is
+    a fresh array), so the operands are noalias and the loop vectorizes without overlap
+    checks."""
+    nin, nd, op = len(kernel.inputs), kernel.ndim, kernel.reduce_op
+    out_dtype = kernel.outputs[0].dtype
+    fn, b, bases = _range_function(module, kernel, "loop")
+    start, stop = fn.args[0], fn.args[1]
     fixed = {
         k: load_element(b, bases[k], i64(0), o.dtype)
         for k, o in enumerate(kernel.inputs)
-        if k not in moving
+        if o.is_scalar
     }
-    with loop(b, fn.args[0], fn.args[1], "j", interleave=False) as j:
-        value = Body(
+
+    def value_at(j: ir.Value) -> ir.Value:
+        return Body(
             kernel,
-            lambda k: fixed[k] if k in fixed else load_element(b, bases[k], j, ops[k].dtype),
+            lambda k: fixed[k] if k in fixed else load_element(b, bases[k], j, kernel.inputs[k].dtype),
         ).values(b)[0]
-        ptr = b.gep(bases[nin], [j], inbounds=True)
-        new = emit_scalar(b, op, [_load_acc(b, ptr, out_dtype), value], out_dtype, out_dtype)
-        _store_acc(b, new, ptr, out_dtype)
+
+    if nd and (nd - 1) in kernel.axes:
+        # reassociation (hence vectorization) only for the accumulator of float sums / products
+        flags = ("reassoc", "contract") if is_float(out_dtype) and op in ("add", "mul") else ()
+
+        def fold(acc: ir.Value, value: ir.Value) -> ir.Value:
+            if flags:
+                return getattr(b, "fadd" if op == "add" else "fmul")(acc, value, flags=flags)
+            return emit_scalar(b, op, [acc, value], out_dtype, out_dtype)
+
+        def fold_range(lo, hi, init):
+            return fold_loop(b, lo, hi, i64(1), [init], lambda j, accs: [fold(accs[0], value_at(j))], "j")[0]
+
+        out_ptr = b.gep(bases[nin], [i64(0)], inbounds=True)
+        total = _load_acc(b, out_ptr, out_dtype)
+        if op == "add" and is_float(out_dtype):
+
+            def block(j0, accs):
+                end = b.add(j0, i64(REDUCE_CHUNK))
+                end = b.select(b.icmp_signed("<", end, stop), end, stop)
+                return [b.fadd(accs[0], fold_range(j0, end, _identity(out_dtype, op)))]
+
+            total = fold_loop(b, start, stop, i64(REDUCE_CHUNK), [total], block, "jb")[0]
+        else:
+            total = fold_range(start, stop, total)
+        _store_acc(b, total, out_ptr, out_dtype)
+    else:
+        with loop(b, start, stop, "j", interleave=False) as j:
+            ptr = b.gep(bases[nin], [j], inbounds=True)
+            new = emit_scalar(b, op, [_load_acc(b, ptr, out_dtype), value_at(j)], out_dtype,
+                              out_dtype)
+            _store_acc(b, new, ptr, out_dtype)
     b.ret_void()
-    return fn
+    _array_call(module, kernel, fn)
 
 
 def fold_loop(
@@ -511,19 +383,15 @@ def _store_acc(b: ir.IRBuilder, value: ir.Value, ptr: ir.Value, dtype: str) -> N
 
 
 def render_module(kernel: Kernel) -> str:
-    """The LLVM IR text of one kernel's module (flat, strided and Python entry functions)."""
-    from symgraph.codegen.llvm_entry import render_entry
-
+    """The LLVM IR text of one kernel's module (its loops; the entry is shared)."""
     module = ir.Module(name=kernel.name)
     module.triple = llvm_jit.target_triple()
     module.data_layout = llvm_jit.data_layout()
     if kernel.kind == "elemwise":
         render_flat(module, kernel)
-        if kernel.ndim:  # a 0-d kernel only ever runs flat (llvm_entry)
-            render_strided_elemwise(module, kernel)
     else:
-        render_strided_reduce(module, kernel)
-    render_entry(module, kernel)
+        render_reduce(module, kernel)
+        render_init(module, kernel)
     listing = "\n".join("; " + line for line in kernel.listing().splitlines())
     return f"; symgraph kernel {kernel.name}\n{listing}\n{module}"
 

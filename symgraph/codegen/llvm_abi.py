@@ -1,14 +1,18 @@
-"""The calling convention of the kernels' Python entry points (llvm_entry.py renders them):
-the ndarray and tuple field offsets, checked on live objects, and the builtin function that
-wraps an entry's address. Kept apart from the renderer, so that a process whose kernels all
-come from the disk cache links them without importing llvmlite.ir.
+"""The calling convention of the kernels' Python entry point (llvm_entry.py renders it): the
+ndarray and tuple field offsets, checked on live objects; a kernel's ``sg_kernel_info``
+(kernels/c_kernel.h); the entry itself, loaded once per process; and the builtin function
+that calls it for one kernel. Kept apart from the renderer, so that a process whose kernels
+all come from the disk cache links them without importing llvmlite.ir.
 """
 
 from __future__ import annotations
 
 import ctypes
 import functools
+import hashlib
 import sys
+import threading
+from pathlib import Path
 
 import numpy as np
 
@@ -20,6 +24,37 @@ GIL_RELEASE_MIN = 1 << 15  # elements; below this the loop is shorter than a GIL
 # Elements from which a loop is split across threads: two threads double the bandwidth
 # (FACTS.md), and a hand-off to a worker costs ~10-20 us, the time of ~50k float32 exps.
 PARALLEL_MIN = 1 << 17
+RUNTIME_VERSION = "1"
+ENTRY_NAME = "symgraph_kernel_entry"
+STRIDED_NAME = "symgraph_strided_elemwise"
+# What each kind of kernel's module defines, read into its sg_kernel_info.
+SYMBOLS = {"elemwise": ("flat",), "reduce": ("flat", "init")}
+# sg_kernel_info (kernels/c_kernel.h), field by field: name, kind
+INFO_FIELDS = (
+    ("nin", "int32"),
+    ("nout", "int32"),
+    ("ndim", "int32"),
+    ("reduce", "int32"),
+    ("naxes", "int32"),
+    ("empty_is_error", "int32"),
+    ("parallel_min", "int64"),
+    ("gil_release_min", "int64"),
+    ("bcast", "bytes"),
+    ("scalar", "bytes"),
+    ("itemsize", "int64s"),
+    ("reduced", "bytes"),
+    ("flat", "flat"),
+    ("strided", "strided"),
+    ("init", "init"),
+)
+_CTYPES = {"int32": ctypes.c_int32, "int64": ctypes.c_int64}
+
+
+class KernelInfo(ctypes.Structure):
+    _fields_ = [(name, _CTYPES.get(kind, ctypes.c_void_p)) for name, kind in INFO_FIELDS]
+
+
+_PROBE = bytes(range(1, 17))
 
 
 class ABIError(RuntimeError):
@@ -41,6 +76,7 @@ def abi() -> dict[str, int]:
         "descr": head + 40,
         "flags": head + 48,
         "tuple_items": head + 8,
+        "bytes_data": head + 16,  # ob_size, ob_shash, then ob_sval
     }
 
     def word(obj, at, kind=ctypes.c_int64):
@@ -60,6 +96,7 @@ def abi() -> dict[str, int]:
         word(a.copy(), off["flags"], ctypes.c_int32) & (C_CONTIGUOUS | ALIGNED | WRITEABLE)
         == C_CONTIGUOUS | ALIGNED | WRITEABLE,
         word((a, None), off["tuple_items"] + 8) == id(None),
+        ctypes.string_at(id(_PROBE) + off["bytes_data"], len(_PROBE)) == _PROBE,
     ]
     if not all(checks):
         raise ABIError(f"unexpected ndarray / tuple layout (checks: {checks})")
@@ -80,16 +117,111 @@ _new_cfunction.restype = ctypes.py_object
 _new_cfunction.argtypes = [ctypes.c_void_p, ctypes.py_object, ctypes.py_object]
 
 
-def make_entry(kernel: Kernel, address: int) -> tuple[object, list]:
-    """The builtin function calling the entry at `address`, and the objects to keep alive.
+def _table(ctype, values: list):
+    return (ctype * max(len(values), 1))(*values)  # C has no empty arrays
 
-    `self` holds what the entry compares types and descrs against, then the method table the
-    function points to: whoever holds the function keeps its table alive (a freed table was
-    read by the garbage collector while a compiled function still held the entry). The entry
-    reads `self` by position and never looks at that last item.
+
+def kernel_info(kernel: Kernel, addresses: dict[str, int]) -> tuple[KernelInfo, list]:
+    """The kernel's sg_kernel_info, pointing at its functions' `addresses` (by SYMBOLS
+    name), and the tables it points into (to keep alive with it)."""
+    ops = list(kernel.inputs) + list(kernel.outputs)
+    nd = kernel.ndim
+    # The LLVM entry reads a row of `bcast` and `scalar` for every operand: an elementwise
+    # output's axes of static size 1 are those every input broadcasts (then its size must be
+    # 1), and no output is read once.
+    pinned = [all(o.bcast[d] for o in kernel.inputs) for d in range(nd)]
+    out_rows = [pinned] * len(kernel.outputs) if kernel.kind == "elemwise" else []
+    tables = [
+        _table(ctypes.c_ubyte, [b for o in kernel.inputs for b in o.bcast] + sum(out_rows, [])),
+        _table(ctypes.c_ubyte, [o.is_scalar for o in kernel.inputs] + [0] * len(kernel.outputs)),
+        _table(ctypes.c_int64, [np.dtype(o.dtype).itemsize for o in ops]),
+        _table(ctypes.c_ubyte, [a in kernel.axes for a in range(nd)]),
+    ]
+    reduce = kernel.kind == "reduce"
+    info = KernelInfo(
+        len(kernel.inputs),
+        len(kernel.outputs),
+        nd,
+        reduce,
+        len(kernel.axes) if reduce else 0,
+        reduce and kernel.reduce_op in ("maximum", "minimum"),
+        PARALLEL_MIN,
+        GIL_RELEASE_MIN,
+        *(ctypes.addressof(t) for t in tables),
+        *(addresses.get(name) or None for name in ("flat", "strided", "init")),
+    )
+    return info, tables
+
+
+def make_entry(kernel: Kernel, addresses: dict[str, int]) -> tuple[object, list]:
+    """The kernel's builtin function (the entry with its info), and the objects to keep alive.
+
+    `self` is ``(ndarray, the info's bytes, dtype of operand 0, ...)``, then the method
+    table the function points to and the info: whoever holds the function keeps them alive (a
+    freed table was read by the garbage collector while a compiled function still held the
+    entry). The entry reads `self` by position and never looks past the dtypes.
     """
-    method = _MethodDef(kernel.name.encode(), address, METH_FASTCALL, None)
+    info, tables = kernel_info(kernel, addresses)
+    method = _MethodDef(kernel.name.encode(), entry_address(), METH_FASTCALL, None)
     dtypes = tuple(np.dtype(o.dtype) for o in list(kernel.inputs) + list(kernel.outputs))
-    self = (np.ndarray, *dtypes, method)
+    self = (np.ndarray, bytes(info), *dtypes, method, info, tables)
     fn = _new_cfunction(ctypes.addressof(method), self, None)
     return fn, [method, self]
+
+
+# --- the entry, once per process ----------------------------------------------------------
+
+_RUNTIME: list = []  # [address of the entry, the library or JIT module holding it]
+_RUNTIME_LOCK = threading.Lock()
+_RUNTIME_SOURCES = ("llvm_abi.py", "llvm_entry.py", "llvm_jit.py", "llvm.py")
+
+
+def runtime_key() -> str:
+    """The disk-cache key of the entry's object code: the sources deciding it, the host."""
+    import llvmlite
+
+    from symgraph.codegen.cache import cache_key, host_cpu
+
+    source = hashlib.sha256(RUNTIME_VERSION.encode())
+    here = Path(__file__).parent
+    for name in _RUNTIME_SOURCES:
+        source.update((here / name).read_bytes())
+    return cache_key(
+        source.hexdigest(), "llvm-kernel-entry", [host_cpu()], {"llvmlite": llvmlite.__version__}
+    )
+
+
+def entry_address() -> int:
+    """The address of ``symgraph_kernel_entry``: from its cached library (no LLVM), else its
+    cached object linked into the JIT, else rendered and compiled now (once per machine)."""
+    with _RUNTIME_LOCK:
+        if not _RUNTIME:
+            _RUNTIME[:] = _load_runtime()
+        return _RUNTIME[0]
+
+
+def entry_loaded() -> bool:
+    """Whether this process has loaded the entry already."""
+    return bool(_RUNTIME)
+
+
+def _load_runtime() -> list:
+    from symgraph.codegen import native_lib
+    from symgraph.codegen.cache import DiskCache
+
+    abi()
+    cache, key = DiskCache(), runtime_key()
+    lib = native_lib.load(cache, key)
+    if lib is not None:
+        return [native_lib.address(lib, ENTRY_NAME), lib]
+    from symgraph.codegen import llvm_jit
+
+    def build() -> bytes:
+        from symgraph.codegen.llvm_entry import render_runtime
+
+        return llvm_jit.emit_object(render_runtime(), optimize=False)
+
+    obj, _ = cache.get_or_build_bytes(key, build, {"what": "kernel entry"})
+    module = llvm_jit.load_object(obj)
+    native_lib.link_later(cache, key, [key], "kernel entry")
+    return [module.address(ENTRY_NAME), module]

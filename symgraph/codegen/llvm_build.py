@@ -84,12 +84,26 @@ def _object_code(kernel: Kernel) -> tuple[bytes, bool, str | None, float]:
     return obj, hit, rendered[0] if rendered else None, time.perf_counter() - t0
 
 
+_ENTRY = object()  # the work item that loads the kernels' shared entry point
+
+
+def _build_one(item) -> object:
+    from symgraph.codegen import llvm_abi
+
+    return llvm_abi.entry_address() if item is _ENTRY else _object_code(item)
+
+
 def build_objects(kernels: list[Kernel]) -> list[tuple[bytes, bool, str | None, float] | Exception]:
     """The object code of each kernel, (object, disk-cache hit, IR text if rendered, seconds),
     or the exception its build raised (NotLowerable: the renderer cannot express it), built on
-    several threads at once. llvm_load.compile_kernels links them."""
-    from symgraph.codegen.llvm_abi import abi
+    several threads at once. llvm_load.compile_kernels links them. The kernels' entry point,
+    when this process has not loaded it yet, is loaded (or, the first time on this machine,
+    built) alongside, first: it is the longest single item."""
+    from symgraph.codegen import llvm_abi
 
     llvm_jit.jit()  # the process-wide objects are made here, not raced for by threads
-    abi()
-    return _map_threads(_object_code, kernels)
+    llvm_abi.abi()
+    items = ([] if llvm_abi.entry_loaded() else [_ENTRY]) + list(kernels)
+    # an entry that failed to build is built again, and its error raised, by the first kernel
+    # registered (llvm_abi.make_entry)
+    return _map_threads(_build_one, items)[len(items) - len(kernels):]

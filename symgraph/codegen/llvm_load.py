@@ -23,6 +23,7 @@ import llvmlite
 from symgraph.codegen import native_lib
 from symgraph.codegen.cache import DiskCache, cache_key, host_cpu
 from symgraph.codegen.kernel import Kernel, NotLowerable
+from symgraph.codegen.llvm_abi import SYMBOLS
 
 RENDERER_VERSION = "2"
 STATS = {"compiled": 0, "cache_hits": 0, "loaded": 0, "built_on_threads": 0}
@@ -34,9 +35,7 @@ _CACHE = DiskCache()
 _RENDERER_MODULES = (
     "kernel",
     "llvm",
-    "llvm_abi",
     "llvm_build",
-    "llvm_entry",
     "llvm_jit",
     "llvm_math",
     "llvm_scalar",
@@ -92,14 +91,15 @@ def link(kernel: Kernel, obj: bytes, hit: bool, ir_text: str | None, t0: float) 
     from symgraph.codegen import llvm_jit
 
     module = llvm_jit.load_object(obj)
-    return _register(kernel, module, module.address(f"{kernel.name}_call"), hit, ir_text, t0)
+    addresses = {s: module.address(f"{kernel.name}_{s}") for s in SYMBOLS[kernel.kind]}
+    return _register(kernel, module, addresses, hit, ir_text, t0)
 
 
-def _register(kernel: Kernel, module, address: int, hit: bool, ir_text, t0) -> CompiledKernel:
+def _register(kernel: Kernel, module, addresses: dict, hit: bool, ir_text, t0) -> CompiledKernel:
     from symgraph.codegen.llvm_abi import make_entry
 
     STATS["cache_hits" if hit else "compiled"] += 1
-    call, keep = make_entry(kernel, address)
+    call, keep = make_entry(kernel, addresses)
     compiled = CompiledKernel(kernel, ir_text, module, call, hit, time.perf_counter() - t0, keep)
     _COMPILED[kernel.name] = compiled
     return compiled
@@ -143,10 +143,12 @@ def _from_library(key: str, kernels: list[Kernel]) -> bool:
             return False
         for kernel in wanted:
             try:
-                address = native_lib.address(lib, f"{kernel.name}_call")
+                addresses = {
+                    s: native_lib.address(lib, f"{kernel.name}_{s}") for s in SYMBOLS[kernel.kind]
+                }
             except KeyError:
                 continue  # not lowerable when the library was linked: built (and refused) again
-            _register(kernel, lib, address, True, None, t0)
+            _register(kernel, lib, addresses, True, None, t0)
     return True
 
 

@@ -83,6 +83,17 @@ def libcall(b: ir.IRBuilder, name: str, ty: ir.Type, args: list) -> ir.Value:
     return b.call(fn, args)
 
 
+def _float_to_u64(b: ir.IRBuilder, v: ir.Value) -> ir.Value:
+    """numpy's float -> uint64 on x86: int64's conversion (negatives wrap); from 2**63 on, the
+    value less 2**63 converted, then the top bit set."""
+    if isinstance(v.type, ir.HalfType):
+        v = b.fpext(v, ir.FloatType())
+    top = ir.Constant(v.type, 2.0**63)
+    i64 = ir.IntType(64)
+    high = b.xor(b.fptosi(b.fsub(v, top), i64), ir.Constant(i64, 1 << 63))
+    return b.select(b.fcmp_ordered(">=", v, top), high, b.fptosi(v, i64))
+
+
 def emit_cast(b: ir.IRBuilder, v: ir.Value, src: str, dst: str) -> ir.Value:
     """numpy's astype from `src` to `dst` (to bool: != 0, so nan is True)."""
     if src == dst:
@@ -100,12 +111,13 @@ def emit_cast(b: ir.IRBuilder, v: ir.Value, src: str, dst: str) -> ir.Value:
         wider = {"float16": 0, "float32": 1, "float64": 2}
         return b.fpext(v, to) if wider[dst] > wider[src] else b.fptrunc(v, to)
     if is_float(src):
-        # numpy (x86) converts to 8 and 16 bit ints through int32, so nan / inf / negatives
-        # wrap as it does (nan -> int16 0, -1.0 -> uint8 255). Out of range values (numpy's
-        # "invalid value in cast") follow x86 otherwise: only uint32 / uint64 of +-inf differ.
-        via = {8: 32, 16: 32, 32: 32, 64: 64}[to.width]
-        if dst in ("uint32", "uint64"):
-            return b.fptoui(v, to)
+        # numpy (x86) converts to 8 and 16 bit ints through int32 and to uint32 through
+        # int64, so nan / inf / negatives wrap as it does (nan -> int16 0, -1.0 -> uint8 255,
+        # -2.0 -> uint32 2**32 - 2); fptoui is AVX-512's saturating conversion. Out of range
+        # values (numpy's "invalid value in cast") follow x86 otherwise.
+        if dst == "uint64":
+            return _float_to_u64(b, v)
+        via = 64 if dst == "uint32" else max(32, to.width)
         wide = b.fptosi(v, ir.IntType(via))
         return b.trunc(wide, to) if via > to.width else wide
     if is_float(dst):

@@ -8,7 +8,7 @@ import numpy as np
 
 from symgraph.codegen import llvm, llvm_jit
 from symgraph.codegen.kernel import lower_careduce, lower_elemwise
-from symgraph.codegen.llvm_entry import make_entry
+from symgraph.codegen.llvm_abi import make_entry
 from symgraph.ops import math as M
 from symgraph.types import TensorType
 
@@ -52,7 +52,7 @@ def test_an_object_emitted_on_a_thread_runs():
     thread.start()
     thread.join()
     module = llvm_jit.load_object(out[0])
-    call, _ = make_entry(kernel, module.address(f"{kernel.name}_t_call"))
+    call, _ = make_entry(kernel, {"flat": module.address(f"{kernel.name}_t_flat")})
     a, got = np.linspace(-2, 2, 7), np.empty(7)
     assert call(a, got) == 0
     np.testing.assert_allclose(got, a + 1, rtol=1e-12)

@@ -22,6 +22,16 @@ SG_FN double sg_fmin(double x, double y) { return (x < y || x != x) ? x : y; }
 SG_FN float sg_sgnf(float x) { return x > 0 ? 1.0f : (x < 0 ? -1.0f : (x == 0 ? 0.0f : x)); }
 SG_FN double sg_sgn(double x) { return x > 0 ? 1.0 : (x < 0 ? -1.0 : (x == 0 ? 0.0 : x)); }
 
+/* numpy's float -> uint64 on x86: int64's conversion, so negatives wrap; from 2**63 on, the
+ * value less 2**63 converted, then the top bit set (a plain cast is AVX-512's saturating
+ * vcvttsd2usi under -march=native) */
+SG_FN uint64_t sg_to_u64(double x)
+{
+    const double top = 9223372036854775808.0; /* 2**63 */
+    if (x >= top) return (uint64_t)(int64_t)(x - top) ^ 0x8000000000000000ULL;
+    return (uint64_t)(int64_t)x;
+}
+
 /* round_half_away_from_zero's perform: t + (sign(x) if |x - t| >= 0.5 else 0), t = trunc(x) */
 SG_FN float sg_round_awayf(float x)
 {
