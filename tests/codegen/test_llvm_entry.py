@@ -1,0 +1,120 @@
+"""The LLVM kernels' shared entry point and strided loop (codegen/llvm_entry.py): every layout
+runs the kernel's row, in place or on gathered blocks, and gives numpy's result."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import symgraph as sg
+from symgraph.codegen import llvm_abi, llvm_entry
+from symgraph.compile.mode import Mode
+from symgraph.ops import math as M
+from symgraph.types import TensorType
+from tests.codegen.kernel_sweep import PY, compare
+
+LL = Mode(backend="llvm", optimizer=None)
+
+
+def _both(inputs, expr, values):
+    f, g = sg.function(inputs, expr, mode=LL), sg.function(inputs, expr, mode=PY)
+    got, want = f(*values), g(*values)
+    compare(got, want)
+    assert f.program.fallback_nodes == 0
+    return got
+
+
+def _layouts(shape, dtype, seed=0):
+    """The same values as C-contiguous, transposed twice, reversed, and gapped arrays."""
+    rng = np.random.default_rng(seed)
+    base = (rng.standard_normal(shape) * 5).astype(dtype)
+    wide = np.zeros((shape[0], 2 * shape[1]), dtype)
+    wide[:, ::2] = base
+    return {
+        "contiguous": base,
+        "fortran": np.asfortranarray(base),
+        "reversed": base[::-1, ::-1].copy()[::-1, ::-1],
+        "gapped": wide[:, ::2],
+    }
+
+
+@pytest.mark.parametrize("dtype", ["bool", "int8", "int16", "int32", "float32", "float64"])
+@pytest.mark.parametrize("layout", ["contiguous", "fortran", "reversed", "gapped"])
+def test_every_item_size_and_layout_matches_numpy(dtype, layout):
+    # rows of 600: longer than a gathered block, and not a multiple of it
+    x = TensorType(dtype, (None, None))("x")
+    y = TensorType(dtype, (None, None))("y")
+    a = _layouts((5, 600), dtype)[layout]
+    b = _layouts((5, 600), dtype, seed=1)["fortran"]
+    expr = (x | y) if dtype == "bool" else M.maximum(x, y) - x
+    _both([x, y], expr, [a, b])
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "fortran", "gapped"])
+def test_a_column_broadcast_along_rows_is_spread_into_each_block(layout):
+    x = TensorType("float64", (None, None))("x")
+    c = TensorType("float64", (None, True))("c")
+    a = _layouts((7, 700), "float64")[layout]
+    col = np.arange(7.0)[:, None] - 3
+    got = _both([x, c], M.exp(x * 0.1 - c) + c, [a, col])
+    np.testing.assert_allclose(got, np.exp(a * 0.1 - col) + col, rtol=1e-12)
+
+
+def test_many_gathered_operands_take_shorter_blocks():
+    # 40 transposed float64 inputs: 320 bytes an element do not fit 256-element blocks
+    xs = [TensorType("float64", (None, None))(f"x{k}") for k in range(40)]
+    values = [np.full((300, 3), float(k + 1)).T for k in range(40)]
+    total = xs[0]
+    for k, x in enumerate(xs[1:]):
+        total = total + x * (k % 3)
+    f = sg.function(xs, total, mode=LL)
+    want = values[0] + sum(v * (k % 3) for k, v in enumerate(values[1:]))
+    np.testing.assert_array_equal(f(*values), want)
+
+
+def test_an_output_that_is_not_contiguous_is_scattered():
+    x = TensorType("float32", (None, None))("x")
+    f = sg.function([x], M.tanh(x), mode=LL)
+    (kernel,) = f.program.kernels
+    a = _layouts((4, 300), "float32")["gapped"]
+    out = np.zeros((300, 4), "float32").T  # transposed: a strided output
+    assert kernel.call(a, out) == 0
+    np.testing.assert_allclose(out, np.tanh(a), rtol=1e-6)
+
+
+@pytest.mark.parametrize("axis", [0, 1, None])
+@pytest.mark.parametrize("layout", ["contiguous", "fortran", "reversed", "gapped"])
+def test_reductions_fold_gathered_rows(axis, layout):
+    x = TensorType("float64", (None, None))("x")
+    a = _layouts((6, 900), "float64")[layout]
+    for expr in (M.sum(x, axis=axis), M.max(x * 2, axis=axis), M.prod(x * 0 + 1.001, axis=axis)):
+        got = _both([x], expr, [a])
+        assert np.shape(got) == np.shape(np.sum(a, axis=axis))
+
+
+def test_the_entry_is_rendered_once_and_names_what_it_exports():
+    text = llvm_entry.render_runtime()
+    for name in (llvm_abi.ENTRY_NAME, llvm_abi.STRIDED_NAME):
+        assert f'define i8* @"{name}"' in text or f'define void @"{name}"' in text
+    assert llvm_abi.entry_address() == llvm_abi.entry_address() != 0
+
+
+def test_the_info_matches_the_c_header_layout():
+    # kernels/c_kernel.h: six int32, two int64, seven pointers
+    assert [f[0] for f in llvm_abi.KernelInfo._fields_][:3] == ["nin", "nout", "ndim"]
+    assert llvm_abi.KernelInfo.parallel_min.offset == 24
+    assert llvm_abi.KernelInfo.init.offset == 88
+    assert np.dtype(np.uint8).itemsize == 1  # the bcast / scalar tables are bytes
+
+
+def test_large_strided_work_split_across_threads_matches_numpy():
+    # above PARALLEL_MIN elements the driver runs slices of axis 0 on its threads
+    x = TensorType("float32", (None, None))("x")
+    c = TensorType("float32", (None, True))("c")
+    a = np.random.default_rng(2).standard_normal((700, 400)).astype("float32").T
+    col = np.linspace(1, 2, 400, dtype="float32")[:, None]
+    assert a.size > llvm_abi.PARALLEL_MIN
+    got = _both([x, c], M.sigmoid(x) * c, [a, col])
+    np.testing.assert_allclose(got, col / (1 + np.exp(-a)), rtol=1e-5)
+    s = _both([x], M.sum(x * x, axis=1), [a])
+    np.testing.assert_allclose(s, (a * a).sum(axis=1), rtol=1e-4)
