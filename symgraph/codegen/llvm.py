@@ -266,7 +266,7 @@ def render_init(module: ir.Module, kernel: Kernel) -> None:
     if out_dtype == "bool":
         ident = ir.Constant(ir.IntType(8), int(ident.constant))
     base = b.bitcast(out, storage_type(out_dtype).as_pointer())
-    with loop(b, start, stop, "i", interleave=False) as i:
+    with loop(b, start, stop, "i", vectorize=False) as i:  # a memset, or short
         b.store(ident, b.gep(base, [i]))
     b.ret_void()
 
@@ -304,7 +304,12 @@ def render_reduce(module: ir.Module, kernel: Kernel) -> None:
             return emit_scalar(b, op, [acc, value], out_dtype, out_dtype)
 
         def fold_range(lo, hi, init):
-            return fold_loop(b, lo, hi, i64(1), [init], lambda j, accs: [fold(accs[0], value_at(j))], "j")[0]
+            def step(j, accs):
+                return [fold(accs[0], value_at(j))]
+
+            # one vector accumulator: interleaved 4 ways the loop took half again the LLVM
+            # time, for sums that memory bandwidth bounds anyway
+            return fold_loop(b, lo, hi, i64(1), [init], step, "j", interleave=False)[0]
 
         out_ptr = b.gep(bases[nin], [i64(0)], inbounds=True)
         total = _load_acc(b, out_ptr, out_dtype)
@@ -338,8 +343,10 @@ def fold_loop(
     body: Callable[[ir.Value, list], list],
     name: str,
     vectorize: bool = True,
+    interleave: bool = True,
 ) -> list:
-    """A loop carrying values in registers (phis): `body(i, accs) -> accs`; the final accs."""
+    """A loop carrying values in registers (phis): `body(i, accs) -> accs`; the final accs.
+    vectorize / interleave as for `loop`."""
     pre = b.block
     head = b.append_basic_block(f"{name}.head")
     body_bb = b.append_basic_block(f"{name}.body")
@@ -361,6 +368,8 @@ def fold_loop(
     backedge = b.branch(head)
     if not vectorize:
         backedge.set_metadata("llvm.loop", no_vectorize(b.module))
+    elif not interleave:
+        backedge.set_metadata("llvm.loop", no_interleave(b.module))
     b.position_at_end(end)
     return accs
 
@@ -392,6 +401,12 @@ def render_module(kernel: Kernel) -> str:
     else:
         render_reduce(module, kernel)
         render_init(module, kernel)
+    if kernel.ndim == 0:
+        # one element, no loop worth optimizing: it is emitted unoptimized (llvm_build), and
+        # optnone has the code generator take its fast path too
+        for fn in module.functions:
+            if not fn.is_declaration:
+                fn.attributes.add("optnone")
     listing = "\n".join("; " + line for line in kernel.listing().splitlines())
     return f"; symgraph kernel {kernel.name}\n{listing}\n{module}"
 
