@@ -289,10 +289,12 @@ def render_reduce(module: ir.Module, kernel: Kernel) -> None:
     }
 
     def value_at(j: ir.Value) -> ir.Value:
-        return Body(
-            kernel,
-            lambda k: fixed[k] if k in fixed else load_element(b, bases[k], j, kernel.inputs[k].dtype),
-        ).values(b)[0]
+        def load(k: int) -> ir.Value:
+            if k in fixed:
+                return fixed[k]
+            return load_element(b, bases[k], j, kernel.inputs[k].dtype)
+
+        return Body(kernel, load).values(b)[0]
 
     if nd and (nd - 1) in kernel.axes:
         # reassociation (hence vectorization) only for the accumulator of float sums / products

@@ -173,7 +173,7 @@ def make_entry(kernel: Kernel, addresses: dict[str, int]) -> tuple[object, list]
 
 _RUNTIME: list = []  # [address of the entry, the library or JIT module holding it]
 _RUNTIME_LOCK = threading.Lock()
-_RUNTIME_SOURCES = ("llvm_abi.py", "llvm_entry.py", "llvm_jit.py", "llvm.py")
+_RUNTIME_SOURCES = ("llvm_abi.py", "llvm_entry.py", "llvm_strided.py", "llvm_jit.py", "llvm.py")
 
 
 def runtime_key() -> str:
