@@ -27,7 +27,8 @@ PARALLEL_MIN = 1 << 17
 RUNTIME_VERSION = "1"
 ENTRY_NAME = "symgraph_kernel_entry"
 STRIDED_NAME = "symgraph_strided_elemwise"
-# What each kind of kernel's module defines, read into its sg_kernel_info.
+# What each kind of kernel's module defines, read into its sg_kernel_info ("flat": a
+# reduction's row fold; `strided` stays empty: llvm_strided.py's loop serves every kernel).
 SYMBOLS = {"elemwise": ("flat",), "reduce": ("flat", "init")}
 # sg_kernel_info (kernels/c_kernel.h), field by field: name, kind
 INFO_FIELDS = (

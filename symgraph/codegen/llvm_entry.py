@@ -69,7 +69,7 @@ def c64(v: int) -> ir.Constant:
     return ir.Constant(I64, v)
 
 
-class _Builder:
+class Builder:
     """An IRBuilder in one function, with the few structured helpers the entry needs."""
 
     def __init__(self, fn: ir.Function):
@@ -78,7 +78,7 @@ class _Builder:
         self.b = ir.IRBuilder(self.entry)
 
     def var(self, ty: ir.Type, init: ir.Value, name: str) -> ir.Value:
-        """A stack slot holding `init` (allocas in the entry block become registers)."""
+        """A stack slot, allocated once in the entry block, holding `init` from here on."""
         with self.b.goto_block(self.entry):
             self.b.position_at_start(self.entry)
             slot = self.b.alloca(ty, name=name)
@@ -146,9 +146,10 @@ def call_released(
 # --- the entry ---------------------------------------------------------------------------
 
 
-class _Entry(_Builder):
-    """symgraph_kernel_entry: checks the operands, then runs the kernel's flat or strided loop
-    (elementwise) or its initialization and fold (reduction)."""
+class _Entry(Builder):
+    """symgraph_kernel_entry: checks the operands, then runs the kernel's flat loop on
+    C-contiguous operands, else the shared strided loop; a reduction's output is first set to
+    the identity (the kernel's init)."""
 
     def __init__(self, module: ir.Module, strided_elemwise: ir.Function):
         fn = ir.Function(module, ir.FunctionType(I8P, [I8P, I8P.as_pointer(), I64]), ENTRY_NAME)

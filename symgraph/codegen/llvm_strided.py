@@ -15,7 +15,7 @@ from __future__ import annotations
 import llvmlite.ir as ir
 
 from symgraph.codegen.llvm_abi import STRIDED_NAME
-from symgraph.codegen.llvm_entry import I1, I8, I8P, I32, I64, INFO, _Builder, c64
+from symgraph.codegen.llvm_entry import I1, I8, I8P, I32, I64, INFO, Builder, c64
 
 CHUNK = 256  # elements gathered per block: a few KB per operand, in L1
 SCRATCH = 1 << 15  # bytes of stack for the gathered blocks
@@ -29,7 +29,7 @@ def _render_copy(module: ir.Module) -> ir.Function:
         "symgraph_copy_strided",
     )
     fn.linkage = "internal"
-    f = _Builder(fn)
+    f = Builder(fn)
     b = f.b
     dst, dst_step, src, src_step, n, size = fn.args
     done = fn.append_basic_block("done")
@@ -67,7 +67,7 @@ def render_strided(module: ir.Module) -> ir.Function:
     )
     for arg, name in zip(fn.args, ("info", "start", "stop", "shape", "data", "strides")):
         arg.name = name
-    f = _Builder(fn)
+    f = Builder(fn)
     b = f.b
     raw_info, start, stop, shape, data, strides = fn.args
     info = b.bitcast(raw_info, INFO.as_pointer())
