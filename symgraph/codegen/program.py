@@ -169,13 +169,15 @@ def _one_buffer_call(bufs: str, fast: str, general: str, args: list[str], out: s
         "    if getrefcount(o) == 3:",
         f"        {bufs}[1] = {bufs}[0]",
         f"        {bufs}[0] = o",
+        "    else:",
+        "        o = None",  # both held: the general path
     ]
     if split is None:
-        lines.append(f"if getrefcount(o) == 3 and not {fast}({call}):")
+        lines.append(f"if o is not None and not {fast}({call}):")
     else:
         lines += [
             "c = 1",
-            "if getrefcount(o) == 3:",
+            "if o is not None:",
             f"    c = {fast}({call})",
             f"    if c == 3 and o.size < {split}:",
             f"        c = {fast}({call}, 0, 1)",
@@ -373,23 +375,29 @@ class LLVMProgram:
         outputs = ", ".join(ref(v) for v in fg.outputs)
         self.fresh_outputs = [v in fresh for v in fg.outputs]
         inputs = ", ".join(names[v] for v in fg.inputs)
-        lines = ["def run(values):"]
-        if fg.inputs:
-            lines.append(f"    {inputs}{',' if len(fg.inputs) == 1 else ''} = values")
-        indent = "        " if self.fallbacks else "    "
-        if self.fallbacks:  # numpy's warnings are silenced as in the python backend
-            lines.append("    with np.errstate(all='ignore'):")
-        lines += [indent + line for line in body] or [indent + "pass"]
+        inner = []  # the body of `run` after it unpacks its inputs, before it returns
         if profile is not None:
             import time
 
             namespace.update(
                 _perf=time.perf_counter, _prof_node=profile.add_node, _prof_call=profile.add_call
             )
-            lines.insert(1, "    _tc = _perf()")
-            lines.append("    _prof_call(_tc)")
+            inner.append("    _tc = _perf()")
             profile.attach(self.steps)
+        indent = "        " if self.fallbacks else "    "
+        if self.fallbacks:  # numpy's warnings are silenced as in the python backend
+            inner.append("    with np.errstate(all='ignore'):")
+        inner += [indent + line for line in body] or [indent + "pass"]
+        if profile is not None:
+            inner.append("    _prof_call(_tc)")
+        lines = ["def run(values):"]
+        if fg.inputs:
+            lines.append(f"    {inputs}{',' if len(fg.inputs) == 1 else ''} = values")
+        lines += inner
         lines.append(f"    return [{outputs}]")
+        # What a caller may inline instead of calling `run` (compile/caller.py): the body,
+        # which reads inputs v0, v1, ... (fg.inputs in order), and the outputs' names.
+        self.inline = (inner, [ref(v) for v in fg.outputs])
         self.source = "\n".join(lines) + "\n"
         exec(driver_code(self.source, f"<symgraph driver {name or ''}>"), namespace)
         self.run: Callable[[list], list] = namespace["run"]

@@ -4,10 +4,9 @@ A training loop calls a function thousands of times, so ``f(x, y)`` must cost li
 the program it runs. The generated ``call`` does, for a function of inputs ``x, y`` and two
 shared variables of which the first is updated::
 
-    def call(*args, **kwargs):
-        if kwargs or len(args) != 2:
-            args = bind(args, kwargs)          # keywords, defaults, arity errors
-        v0, v1 = args
+    def call(v0=missing, v1=missing, /, *more, **kwargs):
+        if more or kwargs or v1 is missing:    # keywords, defaults, arity errors
+            v0, v1 = bind(given(v0, v1) + more, kwargs)
         if not (type(v0) is ndarray and v0.dtype is d0 and v0.ndim == 2):
             v0 = filter0(v0)                   # conversion, or the error naming the input
         ...
@@ -15,8 +14,10 @@ shared variables of which the first is updated::
         s0.value = r[1]                        # updates swap into the shared storage
         return r[0]
 
-Input checks that pass cost a type, a dtype identity and an ndim comparison; with
-``trust_input`` they are left out. An output is copied only when the program may hand the same
+The inputs are positional-only parameters (an input named ``v0`` passed by keyword lands in
+``kwargs``), so a call by position builds no tuple of arguments to unpack. Input checks that
+pass cost a type, a dtype identity and an ndim comparison; with ``trust_input`` they are left
+out. An output is copied only when the program may hand the same
 array out again (an input, a view, a constant, a shared value, a perform result); an array
 that the program made in a buffer of its own is returned as it is, since the program never
 writes into a buffer that someone else still references.
@@ -36,6 +37,14 @@ def _copy(value: Any) -> Any:
     return np.array(value) if isinstance(value, np.ndarray) else value
 
 
+_MISSING = object()  # an input the call did not pass by position
+
+
+def _given(*values: Any) -> tuple:
+    """The inputs passed by position (those missing come after them)."""
+    return tuple(v for v in values if v is not _MISSING)
+
+
 def build_caller(
     filters: list[tuple],
     shared: list,
@@ -45,22 +54,37 @@ def build_caller(
     trust_input: bool,
     run: Callable[[list], list],
     bind: Callable[[tuple, dict], list],
+    inline: tuple[list[str], list[str], dict[str, Any]] | None = None,
 ) -> Callable:
     """The generated ``call(*args, **kwargs)`` of a Function (see the module docstring).
 
     `filters` holds, per input, ``(filter, strict, allow_downcast, variable)``; `shared` the
     storages of the shared variables the program reads after the inputs; `updated` the
     storages that receive the program's results after the outputs; `copies` says, per output,
-    whether it is copied before it is returned.
+    whether it is copied before it is returned. `inline` is the program's body to run in
+    place of ``run([...])``, ``(lines, output names, its globals)`` (the LLVM driver's, see
+    codegen/program.py): one Python frame and two lists less per call.
     """
-    names: dict[str, Any] = {"run": run, "bind": bind, "ndarray": np.ndarray, "copy": _copy}
+    names: dict[str, Any] = {
+        "run": run,
+        "bind": bind,
+        "ndarray": np.ndarray,
+        "copy": _copy,
+        "missing": _MISSING,
+        "given": _given,
+    }
     n = len(filters)
     inputs = [f"v{k}" for k in range(n)]
-    lines = ["def call(*args, **kwargs):"]
-    lines.append(f"    if kwargs or len(args) != {n}:")
-    lines.append("        args = bind(args, kwargs)")
     if n:
-        lines.append(f"    {', '.join(inputs)}{',' if n == 1 else ''} = args")
+        listed = ", ".join(inputs)
+        lines = [
+            f"def call({', '.join(f'{v}=missing' for v in inputs)}, /, *more, **kwargs):",
+            f"    if more or kwargs or {inputs[-1]} is missing:",
+            f"        {listed}, = bind(given({listed}) + more, kwargs)",
+        ]
+    else:
+        lines = ["def call(*more, **kwargs):", "    if more or kwargs:"]
+        lines.append("        bind(more, kwargs)")
     for k, (fn, strict, downcast, var) in enumerate(filters):
         if trust_input:
             break
@@ -73,19 +97,35 @@ def build_caller(
             lines += [f"    if not ({check}):", f"        {convert}"]
     for k, storage in enumerate(shared):
         names[f"s{k}"] = storage
-    values = inputs + [f"s{k}.value" for k in range(len(shared))]
-    lines.append(f"    r = run([{', '.join(values)}])")
+    for k in range(len(updated)):
+        names[f"u{k}"] = updated[k]
+    program_globals = {} if inline is None else {
+        key: value for key, value in inline[2].items() if key not in ("__builtins__", "run")
+    }
+    if inline is not None and not set(program_globals) & set(names):
+        body, results, _ = inline
+        names.update(program_globals)
+        lines += [f"    v{n + k} = s{k}.value" for k in range(len(shared))]
+        lines += body
+    else:
+        values = inputs + [f"s{k}.value" for k in range(len(shared))]
+        lines.append(f"    r = run([{', '.join(values)}])")
+        results = [f"r[{k}]" for k in range(len(copies) + len(updated))]
     n_out = len(copies)
-    for k, storage in enumerate(updated):
-        names[f"u{k}"] = storage
-        lines.append(f"    u{k}.value = r[{n_out + k}]")
-    outs = [f"copy(r[{k}])" if c else f"r[{k}]" for k, c in enumerate(copies)]
+    for k in range(len(updated)):
+        lines.append(f"    u{k}.value = {results[n_out + k]}")
+    outs = [f"copy({results[k]})" if c else results[k] for k, c in enumerate(copies)]
     if single:
         lines.append(f"    return {outs[0]}")
     else:
         lines.append(f"    return [{', '.join(outs)}]")
     source = "\n".join(lines) + "\n"
-    exec(compile(source, "<symgraph call>", "exec"), names)
+    if inline is not None:  # a driver's size: its code object is cached on disk too
+        from symgraph.codegen.program import driver_code
+
+        exec(driver_code(source, "<symgraph call>"), names)
+    else:
+        exec(compile(source, "<symgraph call>", "exec"), names)
     call = names["call"]
     call.source = source
     return call
