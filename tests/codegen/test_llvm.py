@@ -409,3 +409,24 @@ def test_an_error_building_a_kernel_on_a_thread_is_raised(tmp_path, monkeypatch)
     monkeypatch.setattr(llvm_jit, "emit_object", broken)
     with pytest.raises(RuntimeError, match="broken for the test"):
         _two_kernel_function(LL)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("op", ["max", "min"])
+def test_max_and_min_over_long_rows_propagate_nan_from_any_position(dtype, op):
+    # the row's extremum is a vectorized reduction that ignores nan; a second accumulator
+    # makes the row nan (numpy's result) wherever the nan sits among the vector lanes
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((8, 1003)).astype(dtype)
+    for row, col in enumerate([0, 1, 15, 16, 17, 500, 1001, 1002]):
+        if row % 2 == 0:
+            a[row, col] = np.nan
+    a[1, 3], a[3, 900] = np.inf, -np.inf
+    a[5] = -np.inf if op == "max" else np.inf
+    x = TensorType(dtype, (None, None))("x")
+    reduce = getattr(M, op)
+    for axis in (1, None):
+        f = sg.function([x], reduce(x, axis=axis), mode=LL)
+        want = getattr(np, op)(a, axis=axis)
+        np.testing.assert_array_equal(f(a), want)
+        np.testing.assert_array_equal(f(a[1::2]), getattr(np, op)(a[1::2], axis=axis))
