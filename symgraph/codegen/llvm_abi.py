@@ -26,7 +26,7 @@ GIL_RELEASE_MIN = 1 << 15  # elements; below this the loop is shorter than a GIL
 PARALLEL_MIN = 1 << 17
 RUNTIME_VERSION = "1"
 ENTRY_NAME = "symgraph_kernel_entry"
-STRIDED_NAME = "symgraph_strided_elemwise"
+STRIDED_NAME = "symgraph_kernel_strided"
 # What each kind of kernel's module defines, read into its sg_kernel_info ("flat": a
 # reduction's row fold; `strided` stays empty: llvm_strided.py's loop serves every kernel).
 SYMBOLS = {"elemwise": ("flat",), "reduce": ("flat", "init")}

@@ -21,7 +21,7 @@ The GIL is released around large loops, so slices run in parallel on Python thre
 kernels/c_entry.c (the C backend's entry) in LLVM IR, so that the LLVM backend needs no C
 compiler; both read the same ``sg_kernel_info``.
 
-Layouts other than C-contiguous go through ``symgraph_strided_elemwise`` (llvm_strided.py),
+Layouts other than C-contiguous go through ``symgraph_kernel_strided`` (llvm_strided.py),
 in the same module.
 """
 
@@ -151,11 +151,11 @@ class _Entry(Builder):
     C-contiguous operands, else the shared strided loop; a reduction's output is first set to
     the identity (the kernel's init)."""
 
-    def __init__(self, module: ir.Module, strided_elemwise: ir.Function):
+    def __init__(self, module: ir.Module, strided: ir.Function):
         fn = ir.Function(module, ir.FunctionType(I8P, [I8P, I8P.as_pointer(), I64]), ENTRY_NAME)
         super().__init__(fn)
         self.module = module
-        self.strided_elemwise = strided_elemwise
+        self.strided = strided
         self.off = abi()
         self.from_long = declare(module, "PyLong_FromLongLong", I8P, [I64])
         self.returns = {code: self._returns(code) for code in (1, 2, 3)}
@@ -320,7 +320,7 @@ class _Entry(Builder):
                 lo, hi = self.split(rows)
                 work = b.mul(b.sdiv(n, self.at_least_one(rows)), b.sub(hi, lo))
                 args = [b.bitcast(info, I8P), lo, hi, self.shape, self.data, self.strides]
-                self._run(work, self.strided_elemwise, args)
+                self._run(work, self.strided, args)
 
     def reduction(self) -> None:
         b, nin, nd, info = self.b, self.nin, self.nd, self.info
@@ -390,11 +390,11 @@ class _Entry(Builder):
                 b.call(init, [out_data, b.mul(lo, inner), b.mul(hi, inner)])
         work = b.mul(b.sdiv(total, self.at_least_one(rows)), b.sub(hi, lo))
         args = [b.bitcast(info, I8P), lo, hi, self.shape, self.data, self.strides]
-        self._run(work, self.strided_elemwise, args)
+        self._run(work, self.strided, args)
 
 
 def render_runtime() -> str:
-    """The LLVM IR of the entry and the strided elementwise loop (one module)."""
+    """The LLVM IR of the entry and the strided loop (one module)."""
     from symgraph.codegen import llvm_jit
     from symgraph.codegen.llvm_strided import render_strided
 
@@ -406,9 +406,9 @@ def render_runtime() -> str:
     for fn in module.functions:
         if not fn.is_declaration:
             llvm_jit.set_kernel_attributes(fn)
-            # Compiled without optimization (llvm_abi): O3 took ~150 ms, unoptimized code
-            # ~20 ms, and a call through it measured ~20 ns slower, the strided loop (whose
-            # work is in the kernel's flat loop) the same.
+            # Compiled without optimization (llvm_abi), by a level-0 code generator: ~6 ms,
+            # where O3 took ~150 ms for calls ~5 ns faster; the strided loop, whose work is
+            # in the kernel's row, ran as fast either way.
             for attr in ("nounwind", "noinline", "optnone"):
                 fn.attributes.add(attr)
     return str(module)

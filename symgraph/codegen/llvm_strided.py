@@ -1,6 +1,6 @@
 """The strided loop shared by the LLVM kernels, in the entry's module (llvm_entry.py).
 
-``symgraph_strided_elemwise(info, start, stop, shape, data, strides)`` runs a kernel on any
+``symgraph_kernel_strided(info, start, stop, shape, data, strides)`` runs a kernel on any
 layout through its row function (``info.flat``: an elementwise kernel's flat loop, a
 reduction's row fold): rows whose operands have unit stride (or are read once) are passed to
 it in place; the others are gathered into blocks of ``CHUNK`` contiguous elements, computed,
@@ -57,7 +57,7 @@ def _render_copy(module: ir.Module) -> ir.Function:
 
 
 def render_strided(module: ir.Module) -> ir.Function:
-    """symgraph_strided_elemwise: rows [start, stop) of axis 0 (elements, when the kernel is
+    """symgraph_kernel_strided: rows [start, stop) of axis 0 (elements, when the kernel is
     1-d), the other axes whole, through the kernel's flat loop (see the module docstring)."""
     fn = ir.Function(
         module,
@@ -100,8 +100,8 @@ def render_strided(module: ir.Module) -> ir.Function:
         unit = b.or_(b.icmp_signed("==", inner, c64(1)), b.icmp_signed("==", length, c64(1)))
         in_place = b.or_(read_once, unit)
         f.put(in_place, direct, k)
-        more = b.select(in_place, c64(0), f.at(itemsize, k))
-        b.store(b.add(b.load(bytes_per_element), more), bytes_per_element)
+        gathered = b.select(in_place, c64(0), f.at(itemsize, k))
+        b.store(b.add(b.load(bytes_per_element), gathered), bytes_per_element)
         b.store(b.and_(b.load(all_direct), in_place), all_direct)
     all_direct = b.load(all_direct)
     per_element = f.at_least_one(b.load(bytes_per_element))
