@@ -52,6 +52,8 @@ _CTYPES = {"int32": ctypes.c_int32, "int64": ctypes.c_int64}
 
 
 class KernelInfo(ctypes.Structure):
+    """sg_kernel_info: what the shared entry knows of one kernel (built by `kernel_info`)."""
+
     _fields_ = [(name, _CTYPES.get(kind, ctypes.c_void_p)) for name, kind in INFO_FIELDS]
 
 
