@@ -30,7 +30,8 @@ KERNELS_DIR = Path(__file__).parent / "kernels"
 
 # Special functions with no C (libm / CUDA math) form: numpy / scipy compute them. The complex
 # casts never reach a kernel (lowering refuses complex numbers).
-C_FALLBACK_OPS = frozenset({"erfinv", "psi", "tri_gamma", "cast_complex64", "cast_complex128"})
+C_FALLBACK_OPS = frozenset(
+    {"erfinv", "erfcinv", "psi", "tri_gamma", "cast_complex64", "cast_complex128"})
 
 Template = str | dict[str, str] | Callable[..., str]
 

@@ -24,7 +24,7 @@ from symgraph.types import ALL_DTYPES
 Emitter = Callable[[ir.IRBuilder, list, str, str], ir.Value]
 
 # Special functions without a libm or vector form: numpy/scipy compute them.
-FALLBACK_OPS = frozenset({"erfinv", "psi", "tri_gamma", "gammaln"})
+FALLBACK_OPS = frozenset({"erfinv", "erfcinv", "psi", "tri_gamma", "gammaln"})
 
 LL_TYPES: dict[str, ir.Type] = {
     "bool": ir.IntType(1),

@@ -183,6 +183,8 @@ erfc = _def("erfc", 1, _special("erfc"), "float",
             grad=lambda i, o, g: [g * (-2 / _math.sqrt(_math.pi)) * m.exp(-m.sqr(i[0]))])
 erfinv = _def("erfinv", 1, _special("erfinv"), "float",
               grad=lambda i, o, g: [g * (_math.sqrt(_math.pi) / 2) * m.exp(m.sqr(o))])
+erfcinv = _def("erfcinv", 1, _special("erfcinv"), "float",
+               grad=lambda i, o, g: [g * (-_math.sqrt(_math.pi) / 2) * m.exp(m.sqr(o))])
 tri_gamma = _def("tri_gamma", 1, lambda x: _special("polygamma")(1, x), "float")
 psi = _def("psi", 1, _special("digamma"), "float", grad=lambda i, o, g: [g * m.tri_gamma(i[0])])
 gammaln = _def("gammaln", 1, _special("gammaln"), "float", grad=lambda i, o, g: [g * m.psi(i[0])])

@@ -60,6 +60,7 @@ UNARY = {
     "erf": (T.erf, sps.erf, _any, True),
     "erfc": (T.erfc, sps.erfc, _any, True),
     "erfinv": (T.erfinv, sps.erfinv, _unit, True),
+    "erfcinv": (T.erfcinv, sps.erfcinv, lambda *shape: _unit(*shape) + 1, True),
     "gammaln": (T.gammaln, sps.gammaln, _pos, True),
     "psi": (T.psi, sps.digamma, _pos, True),
     "sigmoid": (T.sigmoid, sps.expit, _any, True),

@@ -44,8 +44,9 @@ class CudaRenderer(CStyleRenderer):
     # sigmoid: kernels/cuda_prelude.h's branch-free form (a warp of mixed signs would run
     # both of scalar.h's branches, each an exp and a division)
     scalar_table: ClassVar[dict[str, Template]] = {**C_SCALAR, "erfinv": {"f": "erfinv{f}({0})"},
+                                                   "erfcinv": {"f": "erfcinv{f}({0})"},
                                                    "sigmoid": {"f": "sg_cuda_sigmoid{f}({0})"}}
-    fallback_ops: ClassVar[frozenset[str]] = C_FALLBACK_OPS - {"erfinv"}
+    fallback_ops: ClassVar[frozenset[str]] = C_FALLBACK_OPS - {"erfinv", "erfcinv"}
     restrict: ClassVar[str] = "__restrict__"
     kernel_prefix: ClassVar[str] = 'extern "C" __global__ void __launch_bounds__(SG_BLOCK)'
 
