@@ -1,5 +1,6 @@
 """Theano's tensor.extra_ops: cumsum / cumprod, diff, bincount, searchsorted, to_one_hot,
-unique, compress, bartlett, fill_diagonal and fill_diagonal_offset.
+unique, compress, bartlett, fill_diagonal, fill_diagonal_offset, unravel_index and
+ravel_multi_index.
 
 Ops whose result is a plain function of existing ops (diff, to_one_hot, compress) are built
 from them, so gradients and backends come for free; the rest are ops with a numpy perform.
@@ -367,3 +368,107 @@ def _val_like(val, a):
     from symgraph.ops.math import cast
 
     return cast(as_tensor_variable(val), a.dtype)
+
+
+# --- flat and multi-dimensional indices ---------------------------------------------------------
+
+
+def _dims(what: str, dims) -> tuple:
+    """`dims` as a tuple of ints or scalar int variables, whose length is known."""
+    if isinstance(dims, (tuple, list)):
+        return tuple(dims)
+    dims = as_tensor_variable(dims)
+    if dims.ndim != 1 or dims.type.shape[0] is None:
+        raise TypeError(f"{what}: dims {describe(dims)} must be a tuple or a vector of known "
+                        "length (the number of outputs depends on it)")
+    return tuple(dims[k] for k in range(dims.type.shape[0]))
+
+
+@dataclass(frozen=True)
+class UnravelIndex(Op):
+    """numpy.unravel_index(indices, dims, order): one index array per dimension."""
+
+    ndim: int
+    order: str = "C"
+
+    def make_node(self, indices, *dims) -> Apply:
+        indices = _int_input("unravel_index", indices, "indices")
+        dims = [_int_input("unravel_index", d, "dims") for d in dims]
+        outs = [TensorType("int64", indices.type.shape)() for _ in range(self.ndim)]
+        return Apply(self, [indices, *dims], outs)
+
+    def perform(self, node: Apply, inputs: list) -> list:
+        indices, dims = inputs[0], tuple(int(d) for d in inputs[1:])
+        return [np.asarray(a, dtype="int64") for a in np.unravel_index(indices, dims, self.order)]
+
+    def infer_shape(self, node: Apply, input_shapes: list) -> list:
+        return [tuple(input_shapes[0])] * self.ndim
+
+    def L_op(self, inputs: list, outputs: list, output_grads: list) -> list:
+        return [None] * len(inputs)
+
+
+def unravel_index(indices, dims, order: str = "C"):
+    """The multi-dimensional indices of the flat `indices` into an array of shape `dims`:
+    a tuple of int64 tensors shaped like `indices` (numpy.unravel_index)."""
+    if order not in ("C", "F"):
+        raise ValueError(f"unravel_index: order must be 'C' or 'F', got {order!r}")
+    dims = _dims("unravel_index", dims)
+    outs = UnravelIndex(len(dims), order)(indices, *dims)
+    return tuple(outs) if isinstance(outs, (list, tuple)) else (outs,)
+
+
+@dataclass(frozen=True)
+class RavelMultiIndex(Op):
+    """numpy.ravel_multi_index(multi_index, dims, mode, order): flat indices."""
+
+    ndim: int
+    mode: str = "raise"
+    order: str = "C"
+
+    def make_node(self, *inputs) -> Apply:
+        index = [_int_input("ravel_multi_index", v, "multi_index") for v in inputs[: self.ndim]]
+        dims = [_int_input("ravel_multi_index", d, "dims") for d in inputs[self.ndim:]]
+        ndim = max(v.ndim for v in index)
+        shapes = [(1,) * (ndim - v.ndim) + tuple(v.type.shape) for v in index]
+        # the broadcast shape where every size is known, else unknown
+        static = tuple(None if None in sizes else max(sizes) for sizes in zip(*shapes))
+        return Apply(self, [*index, *dims], [TensorType("int64", static)()])
+
+    def perform(self, node: Apply, inputs: list) -> list:
+        index = tuple(inputs[: self.ndim])
+        dims = tuple(int(d) for d in inputs[self.ndim:])
+        flat = np.ravel_multi_index(index, dims, mode=self.mode, order=self.order)
+        return [np.asarray(flat, dtype="int64")]
+
+    def infer_shape(self, node: Apply, input_shapes: list) -> list:
+        from symgraph.ops.math import maximum
+
+        index = node.inputs[: self.ndim]
+        ndim = node.outputs[0].ndim
+        out = []
+        for axis in range(ndim):  # the index arrays broadcast, aligned on their last axes
+            sizes = [shp[axis - (ndim - v.ndim)] for v, shp in zip(index, input_shapes)
+                     if axis >= ndim - v.ndim and v.type.shape[axis - (ndim - v.ndim)] != 1]
+            size = sizes[0] if sizes else 1
+            for other in sizes[1:]:
+                size = maximum(size, other)
+            out.append(size)
+        return [tuple(out)]
+
+    def L_op(self, inputs: list, outputs: list, output_grads: list) -> list:
+        return [None] * len(inputs)
+
+
+def ravel_multi_index(multi_index, dims, mode: str = "raise", order: str = "C"):
+    """The flat indices of `multi_index` (one int tensor per dimension) into an array of
+    shape `dims` (numpy.ravel_multi_index; mode 'raise', 'wrap' or 'clip')."""
+    if mode not in ("raise", "wrap", "clip"):
+        raise ValueError(f"ravel_multi_index: mode must be 'raise', 'wrap' or 'clip', got {mode!r}")
+    if order not in ("C", "F"):
+        raise ValueError(f"ravel_multi_index: order must be 'C' or 'F', got {order!r}")
+    dims = _dims("ravel_multi_index", dims)
+    if len(multi_index) != len(dims):
+        raise ValueError(f"ravel_multi_index: {len(multi_index)} index arrays for {len(dims)} "
+                         "dims")
+    return RavelMultiIndex(len(dims), mode, order)(*multi_index, *dims)

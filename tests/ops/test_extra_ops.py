@@ -129,3 +129,47 @@ def test_fill_diagonal_errors():
     f = sg.function([t := T.tensor3("cube")], E.fill_diagonal(t, 0.0))
     with pytest.raises(ValueError, match="cube has shape .*equal sizes"):
         f(np.ones((2, 3, 2)))
+
+
+# --- unravel_index / ravel_multi_index ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_unravel_index_matches_numpy_on_every_backend(order):
+    idx = np.array([[0, 5], [11, 23]], dtype="int64")
+    check_op(lambda i: list(E.unravel_index(i, (2, 3, 4), order=order)), [idx],
+             lambda i: [np.asarray(a) for a in np.unravel_index(i, (2, 3, 4), order=order)])
+
+
+def test_unravel_index_takes_symbolic_dims_of_known_length():
+    i, dims = T.lvector("i"), T.lvector("dims")
+    dims_known = T.TensorType("int64", (2,))("dims2")
+    f = sg.function([i, dims_known], list(E.unravel_index(i, dims_known)))
+    r, c = f(np.array([0, 7]), np.array([3, 4]))
+    np.testing.assert_array_equal(r, [0, 1])
+    np.testing.assert_array_equal(c, [0, 3])
+    with pytest.raises(TypeError, match="known length"):
+        E.unravel_index(i, dims)
+    with pytest.raises(ValueError, match="order"):
+        E.unravel_index(i, (2, 2), order="K")
+
+
+@pytest.mark.parametrize("mode", ["raise", "wrap", "clip"])
+def test_ravel_multi_index_matches_numpy_on_every_backend(mode):
+    a = np.array([0, 1, 2, 4], dtype="int64")
+    b = np.array([[0], [3]], dtype="int64")  # broadcast against a
+    if mode == "raise":
+        a = a % 3
+    check_op(lambda x, y: E.ravel_multi_index((x, y), (3, 4), mode=mode), [a, b],
+             lambda x, y: np.ravel_multi_index((x, y), (3, 4), mode=mode))
+
+
+def test_ravel_multi_index_raises_on_an_index_out_of_range():
+    a, b = T.lvector("a"), T.lvector("b")
+    f = sg.function([a, b], E.ravel_multi_index((a, b), (3, 4)))
+    with pytest.raises(ValueError, match="invalid entry"):
+        f(np.array([3]), np.array([0]))
+    with pytest.raises(ValueError, match="2 dims"):
+        E.ravel_multi_index((a,), (3, 4))
+    with pytest.raises(TypeError, match="integers"):
+        E.ravel_multi_index((T.dvector("x"), b), (3, 4))

@@ -2,3 +2,4 @@
 
 from symgraph.ops.nnet import *  # noqa: F403
 from symgraph.ops.nnet import __all__  # noqa: F401
+from symgraph.ops.metrics import confusion_matrix  # noqa: F401, E402
