@@ -1,5 +1,6 @@
-"""symgraph.tensor.signal: Theano's signal-processing path (pooling in signal.pool)."""
+"""symgraph.tensor.signal: Theano's signal-processing path (pooling in signal.pool, the
+convolution of images and image stacks in signal.conv)."""
 
-from symgraph.tensor.signal import pool
+from symgraph.tensor.signal import conv, pool
 
-__all__ = ["pool"]
+__all__ = ["conv", "pool"]
