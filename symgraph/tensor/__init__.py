@@ -58,7 +58,7 @@ from symgraph.ops.math import pow as power  # noqa: E402
 from symgraph.tensor import nnet  # noqa: E402  (needs the names above)
 from symgraph.tensor import blas, nlinalg, random, shared_randomstreams  # noqa: E402
 from symgraph.tensor import extra_ops, slinalg, type  # noqa: E402, A004
-from symgraph.tensor import elemwise, sharedvar, signal  # noqa: E402
+from symgraph.tensor import elemwise, fft, sharedvar, signal  # noqa: E402
 
 # Theano's names that are both a submodule and a function (var, sort): the submodules are
 # loaded now, since loading one later would rebind the name to the module; then the functions
