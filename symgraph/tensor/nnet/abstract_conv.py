@@ -2,6 +2,7 @@
 bilinear upsampling."""
 
 from symgraph.ops.conv import AbstractConv2d, conv2d, get_conv_output_shape
+from symgraph.ops.conv3d import conv3d
 from symgraph.ops.conv_grad import (
     AbstractConv2d_gradInputs,
     AbstractConv2d_gradWeights,
@@ -19,6 +20,7 @@ __all__ = [
     "AbstractConv2d_gradInputs",
     "AbstractConv2d_gradWeights",
     "conv2d",
+    "conv3d",
     "conv2d_grad_wrt_inputs",
     "conv2d_grad_wrt_weights",
     "conv2d_transpose",
