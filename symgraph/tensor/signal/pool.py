@@ -1,4 +1,4 @@
-"""symgraph.tensor.signal.pool: pooling at Theano's path (pool_2d and the Pool ops)."""
+"""symgraph.tensor.signal.pool: pooling at Theano's path (pool_2d, pool_3d and the Pool ops)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from symgraph.variable import as_tensor_variable
 
 __all__ = [
     "pool_2d",
+    "pool_3d",
     "max_pool_2d_same_size",
     "Pool",
     "MaxPoolGrad",
@@ -88,3 +89,39 @@ def max_pool_2d_same_size(input, patch_size):
     x = as_tensor_variable(input)
     out = Pool(patch_size, True)(x)
     return MaxPoolGrad(patch_size, True)(x, out, out)
+
+
+def pool_3d(
+    input,
+    ws=None,
+    ignore_border=None,
+    stride=None,
+    pad=(0, 0, 0),
+    mode="max",
+):
+    """Pool the last three dimensions of `input` (depth, rows, cols), as `pool_2d` does two.
+
+    Every mode pools a box of windows axis by axis, so it is two 2-d poolings: the rows and
+    columns, then the depth (moved last), each with Pool and its gradient.
+    """
+    if ws is None:
+        raise ValueError("pool_3d: give the window size ws, e.g. ws=(2, 2, 2)")
+    ws, stride, pad = tuple(ws), tuple(ws if stride is None else stride), tuple(pad)
+    if not len(ws) == len(stride) == len(pad) == 3:
+        raise ValueError(f"pool_3d: ws, stride and pad need 3 entries, got {ws}, {stride}, {pad}")
+    if ignore_border is None:
+        warnings.warn(
+            "pool_3d: ignore_border defaults to False, as in Theano (partial border windows "
+            "are pooled); pass ignore_border=True or False explicitly to silence this",
+            stacklevel=2,
+        )
+        ignore_border = False
+    x = as_tensor_variable(input)
+    if x.ndim < 3:
+        raise TypeError(f"pool_3d: {x}{x.where()} must have at least 3 dimensions (depth, rows, "
+                        f"cols), got {x.ndim}")
+    planes = Pool(ws[1:], ignore_border, stride[1:], pad[1:], mode)(x)
+    lead = list(range(x.ndim - 3))
+    depth_last = planes.dimshuffle(*lead, x.ndim - 2, x.ndim - 1, x.ndim - 3)
+    pooled = Pool((1, ws[0]), ignore_border, (1, stride[0]), (0, pad[0]), mode)(depth_last)
+    return pooled.dimshuffle(*lead, x.ndim - 1, x.ndim - 3, x.ndim - 2)
