@@ -54,3 +54,17 @@ def test_what_is_refused_says_why():
         T.nnet.conv3d(T.dtensor4("x4"), w, filter_shape=(1, 1, 1, 1, 1))
     with pytest.raises(ValueError, match="border_mode"):
         T.nnet.conv3d(x, w, filter_shape=(1, 1, 1, 1, 1), border_mode="same")
+
+
+@pytest.mark.parametrize("border_mode", ["valid", "full"])
+def test_conv3d2d_takes_time_second_and_flips_the_filters(border_mode):
+    from symgraph.tensor.nnet import conv3d2d
+
+    movies, filters = VOLUMES("movies"), VOLUMES("filters")
+    a, k = rng.standard_normal((2, 5, 2, 6, 6)), rng.standard_normal((3, 2, 2, 3, 2))
+    out = conv3d2d.conv3d(movies, filters, filters_shape=k.shape, border_mode=border_mode)
+    got = sg.function([movies, filters], out)(a, k)
+    want = _reference(a.transpose(0, 2, 1, 3, 4), k.transpose(0, 2, 1, 3, 4), border_mode)
+    np.testing.assert_allclose(got, want.transpose(0, 2, 1, 3, 4), atol=1e-12)
+    with pytest.raises(NotImplementedError, match="border_mode"):
+        conv3d2d.conv3d(movies, filters, filters_shape=k.shape, border_mode="half")

@@ -3,11 +3,11 @@
 from symgraph.ops.nnet import *  # noqa: F403
 from symgraph.ops.nnet import __all__ as _ops_all
 from symgraph.tensor.nnet import nnet
-from symgraph.tensor.nnet import abstract_conv, bn, conv, neighbours
+from symgraph.tensor.nnet import abstract_conv, bn, conv, conv3d2d, neighbours
 from symgraph.tensor.nnet.abstract_conv import conv2d, conv2d_transpose
 from symgraph.tensor.nnet.neighbours import images2neibs, neibs2images
 from symgraph.ops.conv3d import conv3d
 from symgraph.ops.metrics import confusion_matrix
 
-__all__ = [*_ops_all, "nnet", "abstract_conv", "bn", "conv", "neighbours", "conv2d",
+__all__ = [*_ops_all, "nnet", "abstract_conv", "bn", "conv", "conv3d2d", "neighbours", "conv2d",
            "conv2d_transpose", "images2neibs", "neibs2images", "confusion_matrix", "conv3d"]
