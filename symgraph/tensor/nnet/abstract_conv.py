@@ -3,6 +3,7 @@ bilinear upsampling."""
 
 from symgraph.ops.conv import AbstractConv2d, conv2d, get_conv_output_shape
 from symgraph.ops.conv3d import conv3d
+from symgraph.ops.conv_variants import causal_conv1d, separable_conv2d
 from symgraph.ops.conv_grad import (
     AbstractConv2d_gradInputs,
     AbstractConv2d_gradWeights,
@@ -19,10 +20,12 @@ __all__ = [
     "AbstractConv2d",
     "AbstractConv2d_gradInputs",
     "AbstractConv2d_gradWeights",
+    "causal_conv1d",
     "conv2d",
     "conv3d",
     "conv2d_grad_wrt_inputs",
     "conv2d_grad_wrt_weights",
     "conv2d_transpose",
     "get_conv_output_shape",
+    "separable_conv2d",
 ]
