@@ -17,10 +17,12 @@ shared variables of which the first is updated::
 The inputs are positional-only parameters (an input named ``v0`` passed by keyword lands in
 ``kwargs``), so a call by position builds no tuple of arguments to unpack. Input checks that
 pass cost a type, a dtype identity and an ndim comparison; with ``trust_input`` they are left
-out. An output is copied only when the program may hand the same
-array out again (an input, a view, a constant, a shared value, a perform result); an array
-that the program made in a buffer of its own is returned as it is, since the program never
-writes into a buffer that someone else still references.
+out. For an LLVM program the driver's body takes the place of ``r = run([...])``: the
+program's steps run in this frame, on the names ``v0, v1, ...`` (the shared values become
+``v2, ...``), and its outputs are returned by name. An output is copied only when the
+program may hand the same array out again (an input, a view, a constant, a shared value, a
+perform result); an array that the program made in a buffer of its own is returned as it
+is, since the program never writes into a buffer that someone else still references.
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ def build_caller(
     bind: Callable[[tuple, dict], list],
     inline: tuple[list[str], list[str], dict[str, Any]] | None = None,
 ) -> Callable:
-    """The generated ``call(*args, **kwargs)`` of a Function (see the module docstring).
+    """The generated ``call`` of a Function (see the module docstring).
 
     `filters` holds, per input, ``(filter, strict, allow_downcast, variable)``; `shared` the
     storages of the shared variables the program reads after the inputs; `updated` the
