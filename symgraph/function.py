@@ -427,19 +427,12 @@ class Function:
             # the LLVM driver's generated `run` directly, sparing its __call__ frame
             getattr(self.program, "run", self.program),
             self._bind,
-            self._inline(),
+            getattr(self.program, "inline", None),  # the LLVM driver's body, run in place
         )
         keys = self.output_keys
         if keys is not None:
             call = self._call
             self._call = lambda *args, **kwargs: dict(zip(keys, call(*args, **kwargs)))
-
-    def _inline(self) -> tuple | None:
-        """The program's body for the caller to run in place (LLVM drivers), or None."""
-        inline = getattr(self.program, "inline", None)
-        if inline is None or getattr(self.program, "namespace", None) is None:
-            return None
-        return (*inline, self.program.namespace)
 
     @property
     def trust_input(self) -> bool:

@@ -80,17 +80,12 @@ class _LoopID(ir.values.MDValue):
 
 
 def no_vectorize(module: ir.Module) -> _LoopID:
-    """The loop ID telling LLVM not to vectorize, interleave nor unroll a loop (one only run on
-    odd layouts: unrolling it cost ~10% of a kernel's LLVM time)."""
+    """The loop ID telling LLVM not to vectorize, interleave nor unroll a loop (one not worth
+    the compile time: unrolling a strided loop cost ~10% of a kernel's LLVM time)."""
     flag = module.add_metadata(
         [ir.MetaDataString(module, "llvm.loop.vectorize.enable"), ir.Constant(ir.IntType(1), 0)]
     )
     return _LoopID(module, [flag, _unroll_disable(module)])
-
-
-def no_unroll(module: ir.Module) -> _LoopID:
-    """The loop ID telling LLVM not to unroll a loop."""
-    return _LoopID(module, [_unroll_disable(module)])
 
 
 def no_interleave(module: ir.Module) -> _LoopID:
@@ -115,13 +110,12 @@ def loop(
     name: str,
     step: ir.Value | None = None,
     vectorize: bool = True,
-    unroll: bool = True,
     interleave: bool = True,
 ) -> Iterator[ir.Value]:
     """`for (i = start; i < stop; i += step)`: yields i; the body is emitted inside the with.
-    vectorize=False: a loop only run on odd layouts, not worth the vectorizer's compile time;
-    unroll=False: a loop over rows, whose body is a whole inner loop; interleave=False: an
-    elementwise loop, vectorized one vector at a time."""
+    vectorize=False: a loop not worth the vectorizer's compile time (the shared entry's
+    loops over operands, a reduction's init); interleave=False: an elementwise loop,
+    vectorized one vector at a time."""
     pre = b.block
     head = b.append_basic_block(f"{name}.head")
     body = b.append_basic_block(f"{name}.body")
@@ -138,8 +132,6 @@ def loop(
     latch = b.branch(head)
     if not vectorize:
         latch.set_metadata("llvm.loop", no_vectorize(b.module))
-    elif not unroll:
-        latch.set_metadata("llvm.loop", no_unroll(b.module))
     elif not interleave:
         latch.set_metadata("llvm.loop", no_interleave(b.module))
     b.position_at_end(end)
@@ -221,15 +213,17 @@ def _range_function(module: ir.Module, kernel: Kernel, suffix: str) -> tuple:
     return fn, b, bases
 
 
+def _read_once(b: ir.IRBuilder, bases: list, kernel: Kernel) -> dict[int, ir.Value]:
+    """The inputs of one element (every axis broadcast), loaded before the loop."""
+    return {k: load_element(b, bases[k], i64(0), o.dtype)
+            for k, o in enumerate(kernel.inputs) if o.is_scalar}
+
+
 def render_flat(module: ir.Module, kernel: Kernel) -> None:
     """The contiguous elementwise kernel: one flat loop, scalar operands read once."""
     # outputs are fresh or exactly an input (in place): the operands can be noalias
     fn, b, bases = _range_function(module, kernel, "loop")
-    hoisted = {
-        k: load_element(b, bases[k], i64(0), o.dtype)
-        for k, o in enumerate(kernel.inputs)
-        if o.is_scalar
-    }
+    hoisted = _read_once(b, bases, kernel)
     with loop(b, fn.args[0], fn.args[1], "i", interleave=False) as i:
         body = Body(
             kernel,
@@ -282,11 +276,7 @@ def render_reduce(module: ir.Module, kernel: Kernel) -> None:
     out_dtype = kernel.outputs[0].dtype
     fn, b, bases = _range_function(module, kernel, "loop")
     start, stop = fn.args[0], fn.args[1]
-    fixed = {
-        k: load_element(b, bases[k], i64(0), o.dtype)
-        for k, o in enumerate(kernel.inputs)
-        if o.is_scalar
-    }
+    fixed = _read_once(b, bases, kernel)
 
     def value_at(j: ir.Value) -> ir.Value:
         def load(k: int) -> ir.Value:
@@ -372,11 +362,10 @@ def fold_loop(
     inits: list,
     body: Callable[[ir.Value, list], list],
     name: str,
-    vectorize: bool = True,
     interleave: bool = True,
 ) -> list:
     """A loop carrying values in registers (phis): `body(i, accs) -> accs`; the final accs.
-    vectorize / interleave as for `loop`."""
+    interleave=False as for `loop`."""
     pre = b.block
     head = b.append_basic_block(f"{name}.head")
     body_bb = b.append_basic_block(f"{name}.body")
@@ -396,9 +385,7 @@ def fold_loop(
     for phi, v in zip(accs, new):
         phi.add_incoming(v, latch)
     backedge = b.branch(head)
-    if not vectorize:
-        backedge.set_metadata("llvm.loop", no_vectorize(b.module))
-    elif not interleave:
+    if not interleave:
         backedge.set_metadata("llvm.loop", no_interleave(b.module))
     b.position_at_end(end)
     return accs

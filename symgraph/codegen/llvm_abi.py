@@ -160,14 +160,15 @@ def make_entry(kernel: Kernel, addresses: dict[str, int]) -> tuple[object, list]
     """The kernel's builtin function (the entry with its info), and the objects to keep alive.
 
     `self` is ``(ndarray, the info's bytes, dtype of operand 0, ...)``, then the method
-    table the function points to and the info: whoever holds the function keeps them alive (a
-    freed table was read by the garbage collector while a compiled function still held the
-    entry). The entry reads `self` by position and never looks past the dtypes.
+    table the function points to and the tables the info points into: whoever holds the
+    function keeps them alive (a freed table was read by the garbage collector while a
+    compiled function still held the entry). The entry reads `self` by position and never
+    looks past the dtypes.
     """
     info, tables = kernel_info(kernel, addresses)
     method = _MethodDef(kernel.name.encode(), entry_address(), METH_FASTCALL, None)
     dtypes = tuple(np.dtype(o.dtype) for o in list(kernel.inputs) + list(kernel.outputs))
-    self = (np.ndarray, bytes(info), *dtypes, method, info, tables)
+    self = (np.ndarray, bytes(info), *dtypes, method, tables)
     fn = _new_cfunction(ctypes.addressof(method), self, None)
     return fn, [method, self]
 
@@ -213,18 +214,14 @@ def _load_runtime() -> list:
     from symgraph.codegen.cache import DiskCache
 
     abi()
-    cache, key = DiskCache(), runtime_key()
-    lib = native_lib.load(cache, key)
-    if lib is not None:
-        return [native_lib.address(lib, ENTRY_NAME), lib]
-    from symgraph.codegen import llvm_jit
 
     def build() -> bytes:
+        from symgraph.codegen import llvm_jit
         from symgraph.codegen.llvm_entry import render_runtime
 
         return llvm_jit.emit_object(render_runtime(), optimize=False)
 
-    obj, _ = cache.get_or_build_bytes(key, build, {"what": "kernel entry"})
-    module = llvm_jit.load_object(obj)
-    native_lib.link_later(cache, key, [key], "kernel entry")
+    lib, module = native_lib.load_or_link(DiskCache(), runtime_key(), build, "kernel entry")
+    if lib is not None:
+        return [native_lib.address(lib, ENTRY_NAME), lib]
     return [module.address(ENTRY_NAME), module]

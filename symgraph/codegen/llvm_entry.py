@@ -194,12 +194,14 @@ class _Entry(Builder):
         items = b.bitcast(b.gep(self_obj, [c64(self.off["tuple_items"])]), I8P.as_pointer())
         # the info is the content of the bytes object self[1]
         info_bytes = b.gep(self.at(items, 1), [c64(self.off["bytes_data"])])
-        info = self.info = b.bitcast(info_bytes, INFO.as_pointer())
-        self.fields = {name: self.field(info, name) for name, _ in INFO_FIELDS}
-        nin = self.nin = b.sext(self.field(info, "nin"), I64)
-        nops = self.nops = b.add(nin, b.sext(self.field(info, "nout"), I64))
-        nd = self.nd = b.sext(self.field(info, "ndim"), I64)
-        reduce = self.reduce = b.icmp_signed("!=", self.field(info, "reduce"), ir.Constant(I32, 0))
+        self.info = b.bitcast(info_bytes, INFO.as_pointer())
+        # each field is loaded once, where its path first needs it (a call reads ~10)
+        self.fields: dict[str, ir.Value] = {}
+        self.load_fields("nin", "nout", "ndim", "reduce", "naxes")
+        nin = self.nin = b.sext(self.fields["nin"], I64)
+        nops = self.nops = b.add(nin, b.sext(self.fields["nout"], I64))
+        nd = self.nd = b.sext(self.fields["ndim"], I64)
+        reduce = self.reduce = b.icmp_signed("!=", self.fields["reduce"], ir.Constant(I32, 0))
 
         # the argument count, then the optional (part, nparts)
         with_parts = self.with_parts = b.icmp_signed("==", nargs, b.add(nops, c64(2)))
@@ -227,7 +229,7 @@ class _Entry(Builder):
         # types, dtypes, ranks, flags; the type before any ndarray field (an operand may be a
         # small object, a Python float, whose memory ends before those fields)
         ndarray = self.at(items, 0)
-        naxes = b.sext(self.field(info, "naxes"), I64)
+        naxes = b.sext(self.fields["naxes"], I64)
         ops = self.ops = b.alloca(I8P, size=nops, name="ops")
         with self.loop(c64(0), nops, "k") as k:
             obj = self.at(args, k)
@@ -262,6 +264,11 @@ class _Entry(Builder):
                 self.elemwise()
         b.ret(b.call(self.from_long, [c64(0)]))
 
+    def load_fields(self, *names: str) -> None:
+        """Load these sg_kernel_info fields here (the values serve this block and those it
+        dominates: each path of the entry loads its own)."""
+        self.fields.update({name: self.field(self.info, name) for name in names})
+
     def _bcast(self, k: ir.Value, d: ir.Value) -> ir.Value:
         b = self.b
         return self.flag(self.fields["bcast"], b.add(b.mul(k, self.nd), d))
@@ -272,6 +279,7 @@ class _Entry(Builder):
 
     def elemwise(self) -> None:
         b, nops, nd, info = self.b, self.nops, self.nd, self.info
+        self.load_fields("bcast", "scalar", "parallel_min", "gil_release_min", "flat", "itemsize")
         out = self.at(self.ops, self.nin)  # the first output defines the shape
         n = self.var(I64, c64(1), "n")
         with self.loop(c64(0), nd, "d") as d:
@@ -324,6 +332,8 @@ class _Entry(Builder):
 
     def reduction(self) -> None:
         b, nin, nd, info = self.b, self.nin, self.nd, self.info
+        self.load_fields("bcast", "itemsize", "reduced", "empty_is_error", "parallel_min",
+                         "gil_release_min", "init")
         out = self.at(self.ops, nin)
         itemsize = self.fields["itemsize"]
         reduced_axes = self.fields["reduced"]
@@ -407,8 +417,9 @@ def render_runtime() -> str:
         if not fn.is_declaration:
             llvm_jit.set_kernel_attributes(fn)
             # Compiled without optimization (llvm_abi), by a level-0 code generator: ~6 ms,
-            # where O3 took ~150 ms for calls ~5 ns faster; the strided loop, whose work is
-            # in the kernel's row, ran as fast either way.
+            # where O3 took ~150 ms and a kernel call through it measured the same within
+            # noise (48-51 against 44-48 ns); so did the strided loop, whose work is in the
+            # kernel's row.
             for attr in ("nounwind", "noinline", "optnone"):
                 fn.attributes.add(attr)
     return str(module)

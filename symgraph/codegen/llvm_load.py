@@ -91,8 +91,12 @@ def link(kernel: Kernel, obj: bytes, hit: bool, ir_text: str | None, t0: float) 
     from symgraph.codegen import llvm_jit
 
     module = llvm_jit.load_object(obj)
-    addresses = {s: module.address(f"{kernel.name}_{s}") for s in SYMBOLS[kernel.kind]}
-    return _register(kernel, module, addresses, hit, ir_text, t0)
+    return _register(kernel, module, _addresses(kernel, module.address), hit, ir_text, t0)
+
+
+def _addresses(kernel: Kernel, lookup: Callable[[str], int]) -> dict[str, int]:
+    """The addresses of the kernel's functions (SYMBOLS), by name; KeyError if one is missing."""
+    return {s: lookup(f"{kernel.name}_{s}") for s in SYMBOLS[kernel.kind]}
 
 
 def _register(kernel: Kernel, module, addresses: dict, hit: bool, ir_text, t0) -> CompiledKernel:
@@ -143,9 +147,7 @@ def _from_library(key: str, kernels: list[Kernel]) -> bool:
             return False
         for kernel in wanted:
             try:
-                addresses = {
-                    s: native_lib.address(lib, f"{kernel.name}_{s}") for s in SYMBOLS[kernel.kind]
-                }
+                addresses = _addresses(kernel, functools.partial(native_lib.address, lib))
             except KeyError:
                 continue  # not lowerable when the library was linked: built (and refused) again
             _register(kernel, lib, addresses, True, None, t0)

@@ -94,6 +94,22 @@ def load(cache: DiskCache, key: str) -> ctypes.CDLL | None:
         return None
 
 
+def load_or_link(cache: DiskCache, key: str, build, what: str) -> tuple:
+    """The object code cached under ``key``, in this process: ``(library, None)`` from its
+    linked library (no LLVM imported), else ``(None, module)``: the object (built by
+    ``build()`` when the cache lacks it, by one process of several) linked into the process
+    JIT, its library then linked in the background for the next process."""
+    lib = load(cache, key)
+    if lib is not None:
+        return lib, None
+    from symgraph.codegen import llvm_jit
+
+    obj, _ = cache.get_or_build_bytes(key, build, {"what": what})
+    module = llvm_jit.load_object(obj)
+    link_later(cache, key, [key], what)
+    return None, module
+
+
 def address(lib: ctypes.CDLL, name: str) -> int:
     """The address of the symbol ``name`` in ``lib``; KeyError if it is not defined there."""
     try:

@@ -395,13 +395,13 @@ class LLVMProgram:
             lines.append(f"    {inputs}{',' if len(fg.inputs) == 1 else ''} = values")
         lines += inner
         lines.append(f"    return [{outputs}]")
-        # What a caller may inline instead of calling `run` (compile/caller.py): the body,
-        # which reads inputs v0, v1, ... (fg.inputs in order), and the outputs' names.
-        self.inline = (inner, [ref(v) for v in fg.outputs])
         self.source = "\n".join(lines) + "\n"
         exec(driver_code(self.source, f"<symgraph driver {name or ''}>"), namespace)
         self.run: Callable[[list], list] = namespace["run"]
         self.namespace = namespace
+        # What a caller may run in place of `run` (compile/caller.py): the body, which reads
+        # inputs v0, v1, ... (fg.inputs in order), the outputs' names, and its globals.
+        self.inline = (inner, [ref(v) for v in fg.outputs], namespace)
 
     def _fallback(self, node: Apply, ins: list[str], outs: list[str], emit: Emit) -> None:
         perform, apply = emit.name("P", perform_function(node.op)), emit.name("N", node)

@@ -12,23 +12,9 @@ from __future__ import annotations
 import numpy as np
 
 from symgraph.ops.blas import describe
-from symgraph.types import DISCRETE_DTYPES
-from symgraph.variable import as_tensor_variable
+from symgraph.ops.nnet import float_tensor
 
 __all__ = ["conv3d"]
-
-_LAYOUT = {"input": "batch, channels, depth, rows, columns",
-           "filters": "out channels, in channels, depth, rows, columns"}
-
-
-def _five_d(x, role: str):
-    x = as_tensor_variable(x)
-    if x.ndim != 5:
-        raise TypeError(f"conv3d: the {role} {describe(x)} must be a 5-d tensor "
-                        f"({_LAYOUT[role]}), got {x.ndim} dimensions")
-    if x.dtype in DISCRETE_DTYPES or x.dtype.startswith("complex"):
-        raise TypeError(f"conv3d: the {role} {describe(x)} must be floats, got {x.dtype}")
-    return x
 
 
 def _triple(value, what: str) -> tuple[int, int, int]:
@@ -56,12 +42,13 @@ def conv3d(input, filters, input_shape=None, filter_shape=None, border_mode="val
     """3-d convolution of a batch of volumes (batch, channels, depth, rows, columns) with
     filters (out channels, in channels / num_groups, depth, rows, columns); border_mode,
     subsample, filter_flip (True: true convolution), filter_dilation and num_groups as in
-    conv2d, per axis."""
+    conv2d, per axis. `input_shape` is accepted for Theano's signature (only its length is
+    checked); `filter_shape` gives the filters' depth when their type does not."""
     from symgraph.ops.alloc import zeros
     from symgraph.ops.conv import conv2d
     from symgraph.ops.join import concatenate
 
-    x, w = _five_d(input, "input"), _five_d(filters, "filters")
+    x, w = float_tensor(input, "conv3d", 5, "input"), float_tensor(filters, "conv3d", 5, "filters")
     if input_shape is not None and len(tuple(input_shape)) != 5:
         raise ValueError(f"conv3d: input_shape must have 5 entries, got {input_shape!r}")
     hint = tuple(filter_shape) if filter_shape is not None else (None,) * 5

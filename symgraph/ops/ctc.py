@@ -81,11 +81,10 @@ class ConnectionistTemporalClassification(Op):
     respect to the activations (zero past the sequence's length)."""
 
     def make_node(self, activations, labels, input_lengths) -> Apply:
-        acts = as_tensor_variable(activations)
+        from symgraph.ops.nnet import float_tensor
+
+        acts = float_tensor(activations, "ctc", 3, "activations (time, batch, alphabet)")
         labels, lengths = as_tensor_variable(labels), as_tensor_variable(input_lengths)
-        if acts.ndim != 3 or not acts.dtype.startswith("float"):
-            raise TypeError(f"ctc: activations {describe(acts)} must be a 3-d float tensor "
-                            f"(time, batch, alphabet), got {acts.type}")
         for name, v, ndim in (("labels", labels, 2), ("input_lengths", lengths, 1)):
             if v.ndim != ndim or not v.dtype.startswith(("int", "uint")):
                 raise TypeError(f"ctc: {name} {describe(v)} must be a {ndim}-d int tensor, got "

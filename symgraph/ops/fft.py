@@ -25,9 +25,10 @@ __all__ = ["RFFTOp", "IRFFTOp", "rfft", "irfft"]
 
 
 def _float(x, what: str):
-    x = as_tensor_variable(x)
-    if not x.dtype.startswith("float"):
-        raise TypeError(f"{what}: {describe(x)} must be floats, got {x.dtype}")
+    """`x` as a float tensor with a batch axis and signal axes, or a TypeError naming it."""
+    from symgraph.ops.nnet import float_tensor
+
+    x = float_tensor(x, what)
     if x.ndim < 2:
         raise TypeError(f"{what}: {describe(x)} must have a batch axis and at least one "
                         f"signal axis, got {x.ndim} dimensions")

@@ -50,7 +50,7 @@ __all__ = [
 # --- input checks (graph-build time, naming the user's variable) ------------------------------
 
 
-def _float_tensor(x, what: str, ndim: int | None = None, role: str = "input"):
+def float_tensor(x, what: str, ndim: int | None = None, role: str = "input"):
     """`x` as a float tensor (of rank `ndim` if given), or a TypeError naming it."""
     x = as_tensor_variable(x)
     if x.dtype not in FLOAT_DTYPES:
@@ -141,7 +141,7 @@ class _AxisSoftmax(Op):
 
     def make_node(self, x) -> Apply:
         what = "softmax" if isinstance(self, Softmax) else "log_softmax"
-        x = _float_tensor(x, what)
+        x = float_tensor(x, what)
         _axis_of(x, self.axis, what)
         return Apply(self, [x], [x.type()])
 
@@ -196,7 +196,7 @@ def softmax(c, axis: int | None = -1):
     array([[0.5, 0.5],
            [1. , 0. ]])
     """
-    c = _float_tensor(c, "softmax")
+    c = float_tensor(c, "softmax")
     return Softmax(_axis_of(c, axis, "softmax"))(c)
 
 
@@ -208,7 +208,7 @@ def log_softmax(c, axis: int | None = -1):
     c : float tensor (logits).
     axis : int, or None for all axes together.
     """
-    c = _float_tensor(c, "log_softmax")
+    c = float_tensor(c, "log_softmax")
     return LogSoftmax(_axis_of(c, axis, "log_softmax"))(c)
 
 
@@ -288,7 +288,7 @@ class CrossentropyCategorical1Hot(Op):
 
     def make_node(self, coding_dist, true_one_of_n) -> Apply:
         what = "crossentropy_categorical_1hot"
-        c = _float_tensor(coding_dist, what, 2, "coding distribution")
+        c = float_tensor(coding_dist, what, 2, "coding distribution")
         y = _class_indices(true_one_of_n, what)
         rows = _same_static(c.type.shape[0], y.type.shape[0], f"{what}: rows of {c} vs {y}")
         return Apply(self, [c, y], [TensorType(c.dtype, (rows,))()])
@@ -326,7 +326,7 @@ def categorical_crossentropy(coding_dist, true_dist):
     ``categorical_crossentropy(softmax(x), y)`` overflows to inf for large logits; for logits
     use crossentropy_softmax_1hot (the fused op the stabilize rewrite targets) or log_softmax.
     """
-    c = _float_tensor(coding_dist, "categorical_crossentropy", role="coding distribution")
+    c = float_tensor(coding_dist, "categorical_crossentropy", role="coding distribution")
     t = as_tensor_variable(true_dist)
     if t.ndim == c.ndim:
         return -math.sum(t * math.log(c), axis=c.ndim - 1)
@@ -348,8 +348,8 @@ class CrossentropySoftmaxArgmax1HotWithBias(Op):
 
     def make_node(self, x, b, y_idx) -> Apply:
         what = "crossentropy_softmax_argmax_1hot_with_bias"
-        x = _float_tensor(x, what, 2, "logits")
-        b = _float_tensor(b, what, 1, "bias")
+        x = float_tensor(x, what, 2, "logits")
+        b = float_tensor(b, what, 1, "bias")
         y = _class_indices(y_idx, what)
         dtype = upcast(x.dtype, b.dtype)
         x, b = math.cast(x, dtype), math.cast(b, dtype)
@@ -400,8 +400,8 @@ class CrossentropySoftmax1HotWithBiasDx(Op):
 
     def make_node(self, dy, sm, y_idx) -> Apply:
         what = "crossentropy_softmax_1hot_with_bias_dx"
-        dy = _float_tensor(dy, what, 1, "output gradient")
-        sm = _float_tensor(sm, what, 2, "softmax")
+        dy = float_tensor(dy, what, 1, "output gradient")
+        sm = float_tensor(sm, what, 2, "softmax")
         y = _class_indices(y_idx, what)
         dtype = upcast(dy.dtype, sm.dtype)
         dy, sm = math.cast(dy, dtype), math.cast(sm, dtype)
@@ -455,6 +455,6 @@ def crossentropy_softmax_1hot(x, y_idx):
     -------
     [nll, sm] : the vector -log(softmax(x)[i, y_idx[i]]) and the matrix softmax(x).
     """
-    x = _float_tensor(x, "crossentropy_softmax_1hot", 2, "logits")
+    x = float_tensor(x, "crossentropy_softmax_1hot", 2, "logits")
     zero_bias = constant(np.zeros(1, dtype=x.dtype))  # static size 1: broadcasts over classes
     return crossentropy_softmax_1hot_with_bias(x, zero_bias, y_idx)

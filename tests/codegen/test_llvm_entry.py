@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import symgraph as sg
-from symgraph.codegen import llvm_abi, llvm_entry
+from symgraph.codegen import llvm_abi
 from symgraph.compile.mode import Mode
 from symgraph.ops import math as M
 from symgraph.types import TensorType
@@ -92,19 +92,35 @@ def test_reductions_fold_gathered_rows(axis, layout):
         assert np.shape(got) == np.shape(np.sum(a, axis=axis))
 
 
-def test_the_entry_is_rendered_once_and_names_what_it_exports():
-    text = llvm_entry.render_runtime()
-    for name in (llvm_abi.ENTRY_NAME, llvm_abi.STRIDED_NAME):
-        assert f'define i8* @"{name}"' in text or f'define void @"{name}"' in text
-    assert llvm_abi.entry_address() == llvm_abi.entry_address() != 0
+def test_every_kernel_calls_the_one_entry_and_carries_none_of_its_own():
+    import ctypes
+
+    from symgraph.codegen import llvm
+
+    x = TensorType("float64", (None, None))("x")
+    f = sg.function([x], [M.tanh(x), M.sum(x * 2, axis=1)], mode=LL)
+    for compiled in f.program.kernels:
+        (table,) = [t for t in compiled.call.__self__ if type(t).__name__ == "_MethodDef"]
+        assert ctypes.cast(table.ml_meth, ctypes.c_void_p).value == llvm_abi.entry_address()
+        assert llvm_abi.ENTRY_NAME not in llvm.render_module(compiled.kernel)
+        assert "_call" not in llvm.render_module(compiled.kernel)
 
 
-def test_the_info_matches_the_c_header_layout():
-    # kernels/c_kernel.h: six int32, two int64, seven pointers
-    assert [f[0] for f in llvm_abi.KernelInfo._fields_][:3] == ["nin", "nout", "ndim"]
-    assert llvm_abi.KernelInfo.parallel_min.offset == 24
-    assert llvm_abi.KernelInfo.init.offset == 88
-    assert np.dtype(np.uint8).itemsize == 1  # the bcast / scalar tables are bytes
+def test_the_info_has_the_c_headers_fields_in_its_order():
+    import ctypes
+    import re
+    from pathlib import Path
+
+    header = (Path(llvm_abi.__file__).parent / "kernels" / "c_kernel.h").read_text()
+    body = header[header.index("typedef struct sg_kernel_info"):]
+    body = re.sub(r"/\*.*?\*/", "", body[body.index("{") + 1:body.index("}")], flags=re.S)
+    declared = []  # "int32_t nin, nout, ndim;" declares nin, nout and ndim
+    for declaration in filter(str.strip, body.split(";")):
+        declared += [re.findall(r"\w+", part)[-1] for part in declaration.split(",")]
+    ours = [name for name, _ in llvm_abi.INFO_FIELDS]
+    assert declared == [("init_output" if n == "init" else n) for n in ours]
+    assert llvm_abi.KernelInfo.parallel_min.offset == 24  # after six int32
+    assert ctypes.sizeof(llvm_abi.KernelInfo) == 24 + 2 * 8 + 7 * 8
 
 
 def test_large_strided_work_split_across_threads_matches_numpy():

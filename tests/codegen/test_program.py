@@ -277,7 +277,7 @@ def test_an_entry_point_keeps_its_method_table_alive(backend):
     x = vector()
     f = sg.function([x], x * 3, mode=Mode(backend=backend, optimizer=None))
     entry = f.program.kernels[0].call
-    assert type(entry.__self__[-3]).__name__ == "_MethodDef"  # then the info, or the library
+    assert any(type(item).__name__ == "_MethodDef" for item in entry.__self__)
     saved = dict(cache)
     cache.clear()
     try:

@@ -57,7 +57,7 @@ def test_gradients_match_finite_differences(n):
 
 
 def test_bad_inputs_are_refused_with_their_names():
-    with pytest.raises(TypeError, match="must be floats"):
+    with pytest.raises(TypeError, match="must be a float tensor"):
         T.fft.rfft(T.imatrix("labels"))
     with pytest.raises(TypeError, match="batch axis"):
         T.fft.rfft(T.dvector("signal"))

@@ -73,15 +73,21 @@ def pool_2d(
     pad = _renamed(padding, pad, "padding", "pad", default=(0, 0))
     if ws is None:
         raise ValueError("pool_2d: give the window size ws, e.g. ws=(2, 2)")
-    if ignore_border is None:
-        warnings.warn(
-            "pool_2d: ignore_border defaults to False, as in Theano (partial border windows "
-            "are pooled); pass ignore_border=True or False explicitly to silence this",
-            stacklevel=2,
-        )
-        ignore_border = False
+    ignore_border = _ignore_border(ignore_border, "pool_2d")
     x = as_tensor_variable(input)
     return Pool(ws, ignore_border, stride, pad, mode)(x)
+
+
+def _ignore_border(value, what: str) -> bool:
+    """ignore_border, whose default (None) is Theano's False, with a warning."""
+    if value is None:
+        warnings.warn(
+            f"{what}: ignore_border defaults to False, as in Theano (partial border windows "
+            "are pooled); pass ignore_border=True or False explicitly to silence this",
+            stacklevel=3,
+        )
+        return False
+    return value
 
 
 def max_pool_2d_same_size(input, patch_size):
@@ -109,13 +115,7 @@ def pool_3d(
     ws, stride, pad = tuple(ws), tuple(ws if stride is None else stride), tuple(pad)
     if not len(ws) == len(stride) == len(pad) == 3:
         raise ValueError(f"pool_3d: ws, stride and pad need 3 entries, got {ws}, {stride}, {pad}")
-    if ignore_border is None:
-        warnings.warn(
-            "pool_3d: ignore_border defaults to False, as in Theano (partial border windows "
-            "are pooled); pass ignore_border=True or False explicitly to silence this",
-            stacklevel=2,
-        )
-        ignore_border = False
+    ignore_border = _ignore_border(ignore_border, "pool_3d")
     x = as_tensor_variable(input)
     if x.ndim < 3:
         raise TypeError(f"pool_3d: {x}{x.where()} must have at least 3 dimensions (depth, rows, "
