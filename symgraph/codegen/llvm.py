@@ -224,7 +224,23 @@ def render_flat(module: ir.Module, kernel: Kernel) -> None:
     # outputs are fresh or exactly an input (in place): the operands can be noalias
     fn, b, bases = _range_function(module, kernel, "loop")
     hoisted = _read_once(b, bases, kernel)
-    with loop(b, fn.args[0], fn.args[1], "i", interleave=False) as i:
+    start, stop = fn.args[0], fn.args[1]
+    streamed = [k for k in range(len(kernel.inputs)) if k not in hoisted]
+    if streamed and slow_per_element(kernel):
+        with loop(b, start, stop, "block", step=i64(PREFETCH_BLOCK), vectorize=False) as lo:
+            hi = b.add(lo, i64(PREFETCH_BLOCK))
+            hi = b.select(b.icmp_signed("<", hi, stop), hi, stop)
+            for k in streamed:
+                prefetch_ahead(b, bases[k], lo, itemsize(kernel.inputs[k].dtype))
+            _flat_loop(b, kernel, bases, hoisted, lo, hi)
+    else:
+        _flat_loop(b, kernel, bases, hoisted, start, stop)
+    b.ret_void()
+    _array_call(module, kernel, fn)
+
+
+def _flat_loop(b: ir.IRBuilder, kernel: Kernel, bases: list, hoisted: dict, start, stop) -> None:
+    with loop(b, start, stop, "i", interleave=False) as i:
         body = Body(
             kernel,
             lambda k: (
@@ -233,8 +249,45 @@ def render_flat(module: ir.Module, kernel: Kernel) -> None:
         )
         for k, value in enumerate(body.values(b)):
             store_element(b, bases[len(kernel.inputs) + k], i, value, kernel.outputs[k].dtype)
-    b.ret_void()
-    _array_call(module, kernel, fn)
+
+
+# Elements per prefetch round, and how far ahead of the round its prefetches reach (bytes).
+# On the machines measured the hardware prefetcher at times left a loop that spends ~1 ns per
+# element (a few transcendentals) waiting on memory: tanh(a*x+b)*sigmoid(x)+exp(-x*x) over 10M
+# float32 took 2.9 ns per element on one thread against 0.93 on data in cache; prefetching
+# 2 KB ahead brought it to 1.0. Loops that only move memory keep enough loads in flight by
+# themselves, and were slower with it (x*2+1: 0.34 -> 0.56 ns per element): they do without.
+PREFETCH_BLOCK = 1024
+PREFETCH_AHEAD = 2048
+# Ops of a few instructions each. Two others (transcendentals, divisions, libm calls) make
+# a loop slow enough per element to need the prefetches; one does not (exp(x) over 10M
+# float32 on two threads: 2.6 ms without, 2.9-3.0 with).
+_CHEAP_OPS = frozenset({
+    "load", "const", "cast", "add", "sub", "mul", "neg", "identity", "abs", "sgn", "sqr",
+    "maximum", "minimum", "clip", "switch", "second", "floor", "ceil", "trunc",
+    "round_half_to_even", "round_half_away_from_zero", "lt", "gt", "le", "ge", "eq", "neq",
+    "isnan", "isinf", "and_", "or_", "xor", "invert", "real", "imag", "conj",
+})
+
+
+def slow_per_element(kernel: Kernel) -> bool:
+    """Whether the kernel's body has two ops beyond a few instructions (see PREFETCH_BLOCK)."""
+    return sum(n.op not in _CHEAP_OPS for n in toposort(kernel.values)) >= 2
+
+
+def prefetch_ahead(b: ir.IRBuilder, base: ir.Value, index: ir.Value, size: int) -> None:
+    """Prefetch the cache lines of PREFETCH_BLOCK elements of `size` bytes, PREFETCH_AHEAD
+    bytes past element `index` of `base` (prefetches never fault: reading past the end is
+    harmless)."""
+    i32 = ir.IntType(32)
+    prefetch = b.module.declare_intrinsic(
+        "llvm.prefetch", fnty=ir.FunctionType(ir.VoidType(), [I8P, i32, i32, i32]))
+    first = b.gep(b.bitcast(base, I8P), [b.add(b.mul(index, i64(size)), i64(PREFETCH_AHEAD))])
+    with loop(b, i64(0), i64(PREFETCH_BLOCK * size), "line", step=i64(64),
+              vectorize=False) as offset:
+        # read, keep in all cache levels, data
+        b.call(prefetch, [b.gep(first, [offset]), ir.Constant(i32, 0), ir.Constant(i32, 3),
+                          ir.Constant(i32, 1)])
 
 
 def _array_call(module: ir.Module, kernel: Kernel, loop_fn: ir.Function) -> None:

@@ -24,6 +24,7 @@ from tests.codegen.kernel_sweep import PY, compare, run_both, special_values
 from tests.helpers import run_in_new_processes
 
 LL = Mode(backend="llvm", optimizer=None)
+FUSED = Mode(backend="llvm")
 COMPLEX_CASTS = {"cast_complex64", "cast_complex128"}
 # float -> uint32 / uint64 of +-inf is numpy's "invalid value in cast" (platform defined, and
 # numpy itself differs between its loops); float64 -> float16 falls back (no libcall for it)
@@ -237,6 +238,29 @@ def test_large_arrays_use_threads_and_agree(size):
     m = arrays((size // 100 + 1, 100), "float32")
     r = sg.function([y], M.sum(y, axis=1), mode=LL)(m)
     np.testing.assert_allclose(r, m.sum(axis=1), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("size", [0, 1, 1023, 1025, 5000, 300_001])
+def test_loops_that_prefetch_cover_every_element_of_partial_blocks_and_slices(size):
+    # two transcendentals, fused: the flat loop runs in prefetching blocks (PREFETCH_BLOCK)
+    x = TensorType("float32", (None,))("x")
+    expr = M.tanh(x) * M.exp(-x)
+    a = arrays(size, "float32") if size else np.zeros(0, "float32")
+    f = sg.function([x], expr, mode=FUSED)
+    assert "llvm.prefetch" in f.program.dump()
+    compare(f(a), sg.function([x], expr, mode=PY)(a))
+    rows = arrays((max(size // 50, 1), 100), "float32")[:, ::2]  # strided: blocks per row
+    y = TensorType("float32", (None, None))("y")
+    g = sg.function([y], M.tanh(y) * M.exp(-y), mode=FUSED)
+    compare(g(rows), sg.function([y], M.tanh(y) * M.exp(-y), mode=PY)(rows))
+
+
+def test_only_loops_with_two_slow_ops_prefetch():
+    x = TensorType("float32", (None,))("x")
+    cheap = sg.function([x], x * 2 + 1, mode=FUSED)
+    one = sg.function([x], M.exp(x) + 1, mode=FUSED)
+    two = sg.function([x], M.exp(x) / (x + 3), mode=FUSED)
+    assert ["llvm.prefetch" in f.program.dump() for f in (cheap, one, two)] == [False, False, True]
 
 
 def test_a_cache_hit_renders_nothing_yet_still_dumps_its_ir(tmp_path, monkeypatch):
