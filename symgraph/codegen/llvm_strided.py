@@ -133,6 +133,9 @@ def render_strided(module: ir.Module) -> ir.Function:
             with then:
                 b.call(flat, [lo, hi, rows])
             with otherwise:
+                # a value spread along the row fills what the row's blocks read of it
+                spread_n = b.sub(hi, lo)
+                spread_n = b.select(b.icmp_signed("<", spread_n, chunk), spread_n, chunk)
                 with f.loop(lo, hi, "c", step=chunk) as c:
                     left = b.sub(hi, c)
                     n = b.select(b.icmp_signed("<", left, chunk), left, chunk)
@@ -147,7 +150,7 @@ def render_strided(module: ir.Module) -> ir.Function:
                         fresh = b.icmp_unsigned("!=", f.at(spread_from, k), here)
                         gather = b.and_(b.not_(in_place), b.icmp_signed("<", k, nin))
                         with b.if_then(b.and_(gather, b.or_(b.not_(spread), fresh))):
-                            count = b.select(spread, chunk, n)
+                            count = b.select(spread, spread_n, n)
                             b.call(copy, [mine, size, here, inner, count, size])
                             f.put(b.select(spread, here, null), spread_from, k)
                     b.call(flat, [c64(0), n, block])

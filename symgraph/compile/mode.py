@@ -41,6 +41,11 @@ def native_backend() -> str:
     return "llvm" if "llvm" in BACKENDS else "python"
 
 
+# Passes a backend does without: CUDA runs softmax and the fused crossentropy with kernels
+# of its own, which the expand pass would take apart.
+_BACKEND_EXCLUDES = {"cuda": ("expand",)}
+
+
 class Mode:
     """How a function is compiled: a set of rewrite passes and a backend.
 
@@ -87,8 +92,9 @@ class Mode:
             base = list(pipeline.FAST_COMPILE_PASSES)
         else:
             base = pipeline.pass_names()
-        names = [n for n in base if n not in self.excluded]
-        return names + [n for n in self.included if n not in names and n not in self.excluded]
+        excluded = self.excluded + _BACKEND_EXCLUDES.get(self.backend, ())
+        names = [n for n in base if n not in excluded]
+        return names + [n for n in self.included if n not in names and n not in excluded]
 
     def optimize(self, fg):
         """Run this mode's rewrite passes on `fg`, in pipeline order (FunctionMaker calls it)."""

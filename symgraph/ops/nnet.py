@@ -13,6 +13,7 @@ rewrite and the backends target it by name; its own L_op is again a graph.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -229,6 +230,13 @@ def softmax_graph(c):
 # --- one-hot ---------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=16)
+def _identity(n: int, dtype: str) -> np.ndarray:
+    eye = np.eye(n, dtype=dtype)
+    eye.flags.writeable = False
+    return eye
+
+
 @dataclass(frozen=True)
 class OneHot(Op):
     """Row i is the one-hot encoding of y[i] among `nb_class` classes (a scalar input)."""
@@ -248,13 +256,15 @@ class OneHot(Op):
         y, n = inputs[0], int(inputs[1])
         if n < 0:
             raise ValueError(f"to_one_hot: nb_class {node.inputs[1]} is negative ({n})")
-        bad = (y < 0) | (y >= n)
-        if np.any(bad):
+        # Two numpy calls: the largest label seen as unsigned (a negative one is then huge),
+        # and rows of the identity. The fused crossentropy's expansion (opt/expand.py) runs
+        # this in every train step, where each numpy call costs several microseconds (its
+        # code is out of cache after the GEMMs).
+        if y.size and int(y.view(f"u{y.itemsize}").max()) >= n:
+            bad = (y < 0) | (y >= n)
             raise IndexError(f"to_one_hot: class index {y[bad][0]} in {node.inputs[0]} is out "
                              f"of range [0, {n})")
-        out = np.zeros((y.shape[0], n), dtype=self.dtype)
-        out[np.arange(y.shape[0]), y] = 1
-        return [out]
+        return [_identity(n, self.dtype).take(y, axis=0)]
 
     def infer_shape(self, node: Apply, input_shapes: list) -> list:
         n = node.inputs[1]

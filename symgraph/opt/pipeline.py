@@ -7,6 +7,8 @@
                    outputs nobody reads not computed
     stabilize      numerically stable forms (log1p, softplus, log_softmax, logsumexp, ...)
     specialize     cheaper forms (sqr, sqrt, gemm / gemv, dot)
+    expand         softmax and the fused crossentropy as elementwise ops and reductions, for
+                   the CPU backends to fuse (not for CUDA, which has kernels for them)
     fusion         elementwise chains and map+reduce become single loops
     inplace        results written into input buffers that are no longer needed
 
@@ -24,6 +26,7 @@ from symgraph.fgraph import FunctionGraph
 from symgraph.opt.canonicalize import canonicalize
 from symgraph.opt.constant_fold import constant_fold
 from symgraph.opt.destroy import protect_updates
+from symgraph.opt.expand import expand
 from symgraph.opt.fusion import fusion
 from symgraph.opt.inplace import inplace
 from symgraph.opt.merge import merge
@@ -40,6 +43,7 @@ PIPELINE: tuple[tuple[str, Pass], ...] = (
     ("scan", scan),
     ("stabilize", stabilize),
     ("specialize", specialize),
+    ("expand", expand),
     ("fusion", fusion),
     ("inplace", inplace),
 )

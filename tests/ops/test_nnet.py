@@ -276,14 +276,27 @@ def test_fused_crossentropy_errors():
     with pytest.raises(ValueError, match="columns of .* vs bias"):
         N.crossentropy_softmax_1hot_with_bias(T.TensorType("float64", (None, 3))("x3"),
                                               T.TensorType("float64", (4,))("b4"), y)
-    f = sg.function([x, b, y], N.crossentropy_softmax_1hot_with_bias(x, b, y))
     xv = _normal("float64", 2, 3)
+    loss = N.crossentropy_softmax_1hot_with_bias(x, b, y)
+    # the fused op's own checks (the CUDA backend runs it; the CPU backends expand it)
+    f = sg.function([x, b, y], loss, mode=sg.Mode().excluding("expand"))
     with pytest.raises(ValueError, match="bias bias has 4 entries but the logits logits have 3"):
         f(xv, np.zeros(4), np.array([0, 1]))
     with pytest.raises(ValueError, match="logits has 2 rows but the class indices y have 1"):
         f(xv, np.zeros(3), np.array([0]))
     with pytest.raises(IndexError, match=r"class index 3 in y is out of range \[0, 3\)"):
         f(xv, np.zeros(3), np.array([0, 3]))
+    # expanded (opt/expand.py): the same bad inputs, errors naming the shapes and the line
+    f = sg.function([x, b, y], loss)
+    line = r"created at .*test_nnet.py"
+    with pytest.raises(ValueError, match=r"(?s)shapes \(2, 3\), \(1, 4\).*" + line):
+        f(xv, np.zeros(4), np.array([0, 1]))
+    with pytest.raises(ValueError, match=r"(?s)shapes \(1, 3\), \(2, 3\).*" + line):
+        f(xv, np.zeros(3), np.array([0]))  # one label's row against two rows of logits
+    with pytest.raises(IndexError, match=r"class index 3 in y is out of range \[0, 3\)"):
+        f(xv, np.zeros(3), np.array([0, 3]))
+    with pytest.raises(IndexError, match=r"class index -1 in y is out of range \[0, 3\)"):
+        f(xv, np.zeros(3), np.array([0, -1]))
 
 
 # --- elementwise losses and activations ------------------------------------------------------

@@ -13,6 +13,7 @@ from symgraph.config import config
 from symgraph.opt import pipeline
 from symgraph.opt.canonicalize import RULES as CANONICAL
 from symgraph.opt.crossentropy import RULES as CROSSENTROPY
+from symgraph.opt.expand import RULES as EXPAND
 from symgraph.opt.specialize import RULES as SPECIALIZE
 from symgraph.opt.stabilize import RULES as STABILIZE
 from tests.opt.rewrite_util import PY
@@ -26,18 +27,21 @@ def test_the_pipeline_order():
         "scan",
         "stabilize",
         "specialize",
+        "expand",
         "fusion",
         "inplace",
     ]
 
 
 def test_every_rule_table_is_active_now_that_the_ops_exist():
-    for rules in (CANONICAL, STABILIZE, CROSSENTROPY, SPECIALIZE):
+    for rules in (CANONICAL, STABILIZE, CROSSENTROPY, SPECIALIZE, EXPAND):
         assert rules.names() and not rules.inactive, rules.inactive
 
 
 def test_modes_select_passes_by_name():
     assert sg.Mode().pass_names() == pipeline.pass_names()
+    assert sg.Mode(backend="cuda").pass_names() == [
+        n for n in pipeline.pass_names() if n != "expand"]  # CUDA has kernels for those ops
     assert sg.Mode(optimizer="fast_compile").pass_names() == ["merge", "constant_fold"]
     assert sg.Mode(optimizer=None).pass_names() == []
     assert "fusion" not in sg.Mode(excluding=["fusion"]).pass_names()
