@@ -231,7 +231,7 @@ def render_flat(module: ir.Module, kernel: Kernel) -> None:
             hi = b.add(lo, i64(PREFETCH_BLOCK))
             hi = b.select(b.icmp_signed("<", hi, stop), hi, stop)
             for k in streamed:
-                prefetch_ahead(b, bases[k], lo, itemsize(kernel.inputs[k].dtype))
+                prefetch_ahead(b, bases[k], lo, b.sub(hi, lo), itemsize(kernel.inputs[k].dtype))
             _flat_loop(b, kernel, bases, hoisted, lo, hi)
     else:
         _flat_loop(b, kernel, bases, hoisted, start, stop)
@@ -275,15 +275,17 @@ def slow_per_element(kernel: Kernel) -> bool:
     return sum(n.op not in _CHEAP_OPS for n in toposort(kernel.values)) >= 2
 
 
-def prefetch_ahead(b: ir.IRBuilder, base: ir.Value, index: ir.Value, size: int) -> None:
-    """Prefetch the cache lines of PREFETCH_BLOCK elements of `size` bytes, PREFETCH_AHEAD
-    bytes past element `index` of `base` (prefetches never fault: reading past the end is
-    harmless)."""
+def prefetch_ahead(b: ir.IRBuilder, base: ir.Value, index: ir.Value, count: ir.Value,
+                   size: int) -> None:
+    """Prefetch the cache lines of `count` elements of `size` bytes, PREFETCH_AHEAD bytes
+    past element `index` of `base`: the round after this one, as far as this one goes (a
+    short call, such as a row or a gathered block, prefetches as little). Prefetches never
+    fault: reading past the end is harmless."""
     i32 = ir.IntType(32)
     prefetch = b.module.declare_intrinsic(
         "llvm.prefetch", fnty=ir.FunctionType(ir.VoidType(), [I8P, i32, i32, i32]))
     first = b.gep(b.bitcast(base, I8P), [b.add(b.mul(index, i64(size)), i64(PREFETCH_AHEAD))])
-    with loop(b, i64(0), i64(PREFETCH_BLOCK * size), "line", step=i64(64),
+    with loop(b, i64(0), b.mul(count, i64(size)), "line", step=i64(64),
               vectorize=False) as offset:
         # read, keep in all cache levels, data
         b.call(prefetch, [b.gep(first, [offset]), ir.Constant(i32, 0), ir.Constant(i32, 3),

@@ -1,4 +1,4 @@
-"""The Python entry point of every LLVM kernel, and the strided loop of elementwise kernels.
+"""The Python entry point of every LLVM kernel.
 
 One module, rendered here and compiled once per machine (kept in the disk cache, then loaded
 by llvm_abi.py), serves all kernels: each kernel's builtin function is
