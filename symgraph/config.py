@@ -28,6 +28,7 @@ _CHOICES = {
     "warn_float64": ("ignore", "warn", "raise"),
     "exception_verbosity": ("low", "high"),
     "on_opt_error": ("warn", "raise", "ignore"),
+    "blas": ("auto", "mkl", "numpy"),
 }
 
 
@@ -50,6 +51,10 @@ class Config:
     # keep each function's rewritten graph in compiledir (compile/function_cache.py), so that
     # compiling the same graph again skips the rewrites
     function_cache: bool = True
+    # the BLAS of compiled products (codegen/cblas.py): "auto" takes MKL on an Intel CPU where
+    # PyPI's mkl package is installed (a dependency on x86-64 Linux and Windows), else numpy's
+    # OpenBLAS; "mkl" / "numpy" name one
+    blas: str = "auto"
     # Theano flags accepted so that scripts setting them run; they change nothing here
     # (buffers are always reused, threads are the driver's, errors always name the node).
     exception_verbosity: str = "low"

@@ -1,14 +1,14 @@
-"""BLAS steps of the native driver: Dot, Gemm and Gemv through numpy's BLAS, into reused
-buffers (Gemm / Gemv write into their first input when the op destroys it).
+"""BLAS steps of the native driver: Dot, Gemm and Gemv into reused buffers (Gemm / Gemv write
+into their first input when the op destroys it), all in the one library codegen/cblas.py chose
+(MKL or numpy's OpenBLAS): two libraries' thread pools spinning against each other made a small
+training step 1.5-5x slower on a 2-core machine.
 
-Only numpy's BLAS is called: scipy ships a second OpenBLAS, and two OpenBLAS thread pools
-spinning against each other made a small training step 5x slower on a 2-core machine. Dot is
-numpy's own product into a buffer. Gemm and Gemv call the same library's CBLAS function, which
-applies alpha and beta in the product's single pass over z, through a native entry
-(codegen/blas_entry.py: ~0.15 us a call, checks included; each built the first time a step
-needs it); an in-place step calls that entry from the driver's own line. Where the entry
-cannot be built, Gemm takes the ctypes call (codegen/cblas.py, ~8 us) and Gemv numpy's
-product then ufunc passes over the vector z.
+Each step calls that library's CBLAS function through a native entry (codegen/blas_entry.py:
+~0.15 us a call, checks included; each built the first time a step needs it), Gemm and Gemv
+applying alpha and beta in the product's single pass over z, Dot with beta 0; an in-place step
+calls the entry from the driver's own line. Where the entry cannot be built, Gemm takes the
+ctypes call (codegen/cblas.py, ~8 us), and Dot and Gemv numpy's product (then ufunc passes over
+the vector z).
 Inputs of another dtype, rank or layout, and shape errors, go to the op's `perform` (the
 reference, whose errors name the shapes).
 """
@@ -35,8 +35,12 @@ def _plain(values: list, dtype: np.dtype, ranks: tuple[int, ...]) -> bool:
 
 
 def dot_call(node: Apply) -> Callable | None:
-    """np.dot(x, y, out=buffer) for matrices and vectors of one float dtype (a 0-d buffer for
-    the inner product of two vectors)."""
+    """x @ y into a reused buffer for matrices and vectors of one float dtype (a 0-d buffer for
+    the inner product of two vectors), through the Gemm / Gemv entries with beta 0: the BLAS
+    of every product in a function is then the one `cblas.library` chose (two libraries'
+    thread pools spinning against each other slow both), and a call costs ~0.2 us against
+    ~1.5 us for np.dot. np.dot takes what the entries do not (layouts BLAS cannot read, an
+    empty inner dimension, no entry built)."""
     x, y = node.inputs
     out = node.outputs[0]
     if not (x.dtype == y.dtype == out.dtype and out.dtype in BLAS_DTYPES):
@@ -46,15 +50,29 @@ def dot_call(node: Apply) -> Callable | None:
     dtype, ranks = np.dtype(out.dtype), (x.ndim, y.ndim)
     perform = perform_function(node.op)
     buffers: list = [None, None]
+    native = _PRODUCTS.get(ranks)
+    entry = _entry(native[0], dtype) if native is not None else None
+    native = native[1] if entry is not None else None
 
     def dot(a, b):
         if _plain([a, b], dtype, ranks) and a.shape[-1] == b.shape[0]:
             buf = take_buffer(buffers, 0, a.shape[:-1] + b.shape[1:], dtype)
-            np.dot(a, b, out=buf)  # returns a scalar for vectors, having filled `buf`
+            if native is None or native(entry, a, b, buf):
+                np.dot(a, b, out=buf)  # returns a scalar for vectors, having filled `buf`
             return buf
         return perform(node, [a, b])[0]
 
     return dot
+
+
+# (x.ndim, y.ndim) of a Dot -> (the entry it runs on, how): each `how` returns the entry's
+# code, 0 when it wrote `out`
+_PRODUCTS = {
+    (2, 2): ("gemm", lambda entry, a, b, out: entry(1.0, a, b, 0.0, out)),
+    (2, 1): ("gemv", lambda entry, a, b, out: entry(1.0, a, b, 0.0, out)),
+    (1, 2): ("gemv", lambda entry, a, b, out: entry(1.0, b.T, a, 0.0, out)),
+    (1, 1): ("gemv", lambda entry, a, b, out: entry(1.0, a[None], b, 0.0, out[None])),
+}
 
 
 def _update(target: np.ndarray, alpha: float, product: np.ndarray, beta: float) -> np.ndarray:

@@ -1,12 +1,23 @@
-"""GEMM and GEMV with alpha and beta, straight into numpy's own BLAS.
+"""GEMM and GEMV with alpha and beta, straight into a BLAS library: MKL or numpy's own.
 
 numpy computes ``x @ y`` but has no ``beta * z + alpha * x @ y``: spelled with ufuncs, a
-Gemm costs three extra passes over ``z`` (scale the product, scale ``z``, add). The BLAS
-under numpy does it in one, so this module calls it through ctypes, found in the process:
-numpy's wheels bundle OpenBLAS with 64-bit integers and prefixed CBLAS names
-(``scipy_cblas_sgemm64_``); other builds may export plain ``cblas_sgemm``. Using numpy's copy
-(not scipy's, which is a second OpenBLAS) keeps one BLAS thread pool in the process: two pools
-spinning after each other's calls slow both down (FACTS.md).
+Gemm costs three extra passes over ``z`` (scale the product, scale ``z``, add). A BLAS does it
+in one, so this module calls one through ctypes. Which one is `config.blas`:
+
+- ``"mkl"``: libmkl_rt of PyPI's `mkl` package (a dependency on x86-64 Linux and Windows), by
+  its ILP64 names (``cblas_sgemm_64``). On this project's 2-core Xeon its threaded products ran
+  the MLP step's GEMMs in 1.55 ms against 2.1 ms for numpy's OpenBLAS, and a 400x784 float64
+  gemv ~3x faster (each thread keeps its half of the matrix in its core's cache).
+- ``"numpy"``: the OpenBLAS numpy's wheels bundle, with 64-bit integers and prefixed names
+  (``scipy_cblas_sgemm64_``); other builds may export plain ``cblas_sgemm``. Not scipy's copy,
+  a second OpenBLAS.
+- ``"auto"`` (the default): MKL on an Intel CPU where it is installed, else numpy's. MKL's
+  kernels are tuned for Intel's cores; elsewhere OpenBLAS is the safer choice.
+
+Every product of a compiled function goes to the one library chosen (Dot and the convolutions
+too, see blas_calls.py and `matmul_into`): two libraries' thread pools spinning after each
+other's calls slow both down (FACTS.md; an MLP step took 3-12 ms instead of 2 with Dot on
+OpenBLAS and Gemm on MKL).
 
 A ctypes call costs ~8 us with the checks here, as much as a 32x64x64 product: the driver's
 Gemm / Gemv steps call these functions through a native entry instead (blas_entry.py, which
@@ -20,6 +31,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import glob
+import importlib.metadata
 import os
 from typing import NamedTuple
 
@@ -33,6 +45,7 @@ class Library(NamedTuple):
     path: str
     functions: dict  # (kind, dtype) -> ctypes function, kind "gemm" | "gemv"
     index_bits: int = 64  # the width of the functions' integer arguments
+    name: str = "numpy"  # "mkl" | "numpy": which of config.blas's libraries this is
 
 
 def _candidates() -> list[str]:
@@ -47,6 +60,16 @@ def _candidates() -> list[str]:
     except OSError:
         pass
     return paths
+
+
+def _mkl_paths() -> list[str]:
+    """libmkl_rt from the `mkl` package of PyPI, where it is installed (its files land in the
+    environment's lib/, outside any package directory: the distribution's record says where)."""
+    try:
+        files = importlib.metadata.files("mkl") or []
+    except importlib.metadata.PackageNotFoundError:
+        return []
+    return sorted(os.path.normpath(f.locate()) for f in files if f.name.startswith("libmkl_rt.so"))
 
 
 def _lp64_openblas(lib) -> bool:
@@ -78,24 +101,64 @@ def _bind(lib, prefix: str, suffix: str, index) -> dict | None:
     return functions
 
 
+# How each library spells its CBLAS functions: (prefix, suffix, integer type), tried in order
+_SPELLINGS = {
+    "mkl": [("cblas_", "_64", ctypes.c_int64)],
+    "numpy": [("scipy_cblas_", "64_", ctypes.c_int64), ("cblas_", "64_", ctypes.c_int64)],
+}
+
+
 @functools.cache
 def library() -> Library | None:
-    """numpy's BLAS with its CBLAS functions, or None (then numpy's path is used)."""
+    """The BLAS `config.blas` names, with its CBLAS functions, or None (then numpy's path is
+    used). Chosen once per process: compiled functions keep the pointers they were given."""
+    from symgraph.config import config
+
     if os.environ.get("SYMGRAPH_NO_CBLAS"):
         return None
-    for path in _candidates():
+    choice = config.blas
+    if choice == "auto":
+        found = _mkl_paths() and _intel_cpu() and _find("mkl", _mkl_paths())
+        return found or _find("numpy", _candidates())
+    if choice == "mkl":
+        found = _find("mkl", _mkl_paths())
+        if found is None:
+            raise RuntimeError(
+                "config.blas is 'mkl', but no working libmkl_rt was found: install PyPI's mkl "
+                "package (pip install mkl), or set SYMGRAPH_FLAGS=blas=auto")
+        return found
+    return _find("numpy", _candidates())
+
+
+def _find(kind: str, paths: list[str]) -> Library | None:
+    """The first of `paths` that loads and computes a small product right."""
+    for path in paths:
         try:
             lib = ctypes.CDLL(path)
         except OSError:
             continue
-        spellings = [("scipy_cblas_", "64_", ctypes.c_int64), ("cblas_", "64_", ctypes.c_int64)]
-        if _lp64_openblas(lib):
+        spellings = list(_SPELLINGS[kind])
+        if kind == "numpy" and _lp64_openblas(lib):
             spellings.append(("cblas_", "", ctypes.c_int32))
         for prefix, suffix, index in spellings:
             functions = _bind(lib, prefix, suffix, index)
             if functions is not None and _works(functions):
-                return Library(path, functions, 8 * ctypes.sizeof(index))
+                return Library(path, functions, 8 * ctypes.sizeof(index), kind)
     return None
+
+
+def _intel_cpu() -> bool:
+    """Whether this processor is Intel's (Linux's cpuinfo, else the platform's name)."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("vendor_id"):
+                    return "GenuineIntel" in line
+    except OSError:
+        pass
+    import platform
+
+    return "Intel" in platform.processor()
 
 
 def _works(functions: dict) -> bool:
@@ -185,6 +248,15 @@ def gemm_into(alpha, a: np.ndarray, b: np.ndarray, beta, c: np.ndarray) -> bool:
     if not _apart(a, b, c):
         return False
     return _call_gemm(library().functions["gemm", c.dtype], alpha, a, b, beta, c)
+
+
+def matmul_into(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """out <- a @ b for matrices: through the library above where it takes the operands, else
+    np.matmul. Native steps whose products are not Dot / Gemm nodes (the convolutions) call
+    this, so that a function's products all run on one BLAS's threads."""
+    if not gemm(1.0, a, b, 0.0, out):
+        np.matmul(a, b, out=out)
+    return out
 
 
 def gemv(alpha, a: np.ndarray, x: np.ndarray, beta, y: np.ndarray) -> bool:

@@ -80,9 +80,9 @@ def thread_pool() -> ThreadPool:
 
 
 # From this many elements a kernel of a function that also calls BLAS is split across
-# threads: OpenBLAS's workers spin for a while after each product, so a pool worker shares
-# its core with one and a split kernel of a few hundred thousand elements ran slower than on
-# one thread (the MLP train step: ~10% per step).
+# threads: BLAS's workers (OpenBLAS's, MKL's OpenMP threads) spin for a while after each
+# product, so a pool worker shares its core with one and a split kernel of a few hundred
+# thousand elements ran slower than on one thread (the MLP train step: ~10% per step).
 PARALLEL_MIN_WITH_BLAS = 1 << 20
 
 

@@ -139,10 +139,13 @@ def from_columns(cols: np.ndarray, n: int, oh: int, ow: int, wp: int, wide: bool
 
 
 def matmul_groups(a: np.ndarray, b: np.ndarray, alloc: Alloc = fresh) -> np.ndarray:
-    """(G, M, K) @ (G, K, N) as one 2-d BLAS call per group (either operand may be transposed)."""
+    """(G, M, K) @ (G, K, N) as one 2-d BLAS call per group (either operand may be transposed),
+    in the BLAS of the compiled functions' products (codegen/cblas.py)."""
+    from symgraph.codegen.cblas import matmul_into
+
     out = alloc("product", (a.shape[0], a.shape[1], b.shape[2]), np.result_type(a, b))
     for k in range(a.shape[0]):
-        np.matmul(a[k], b[k], out=out[k])
+        matmul_into(a[k], b[k], out[k])
     return out
 
 

@@ -3,6 +3,8 @@ and through its fallbacks, against the numpy formula."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -155,3 +157,57 @@ def test_a_step_that_keeps_z_leaves_it_untouched(dtype, path):
     np.testing.assert_allclose(out, 2.0 * (x @ y), rtol=_tol(dtype), atol=_tol(dtype))
     with pytest.raises(ValueError):
         gemm([z[:3], alpha, x, y, beta])
+
+
+def _dot_program(dtype, ranks) -> LLVMProgram:
+    from symgraph.ops.blas import Dot
+
+    x, y = (TensorType(dtype, (None,) * r)(n) for n, r in zip("xy", ranks))
+    node = Dot().make_node(x, y)
+    return LLVMProgram(FunctionGraph([x, y], node.outputs, clone=False))
+
+
+def _operands(shape, dtype, rng) -> dict:
+    """A vector as itself and strided; a matrix in _layouts' layouts."""
+    base = rng.standard_normal(shape).astype(dtype)
+    if len(shape) == 2:
+        return _layouts(base)
+    spread = np.zeros(2 * shape[0], dtype)
+    spread[::2] = base
+    return {"c": base, "strided": spread[::2]}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("ranks", [(2, 2), (2, 1), (1, 2), (1, 1)])
+def test_dot_matches_numpy_for_every_rank_and_layout(dtype, ranks, path, monkeypatch):
+    """Dot runs on the Gemm / Gemv entries (beta 0: the reused buffer's old values are never
+    read), and on np.dot where they do not take the operands."""
+    rng = np.random.default_rng(5)
+    taken = []  # the entry's codes: 0 where it computed the product
+    if path == "entry":
+        real = blas_entry.entry
+
+        def counting(kind, dtype):
+            found = real(kind, dtype)
+            return lambda *args: taken.append(found(*args)) or taken[-1]
+
+        monkeypatch.setattr(blas_entry, "entry", counting)
+    program = _dot_program(dtype, ranks)
+    shapes = {(2, 2): ((4, 5), (5, 3)), (2, 1): ((4, 5), (5,)), (1, 2): ((5,), (5, 3)),
+              (1, 1): ((5,), (5,))}[ranks]
+    xs, ys = (_operands(s, dtype, rng) for s in shapes)
+    for (lx, x), (ly, y) in itertools.product(xs.items(), ys.items()):
+        want = x.astype("float64") @ y.astype("float64")
+        for _ in range(2):  # the second call reuses the buffer the first one wrote
+            (out,) = program([x, y])
+            assert out.shape == want.shape and out.dtype == dtype
+            np.testing.assert_allclose(out, want, rtol=_tol(dtype), atol=_tol(dtype),
+                                       err_msg=f"{lx} {ly}")
+        if path == "entry" and "strided" not in lx + ly:
+            assert taken.pop() == 0, f"{lx} {ly}: the entry did not take these operands"
+    empty = [np.ones(s[:-1] + (0,) if i == 0 else (0,) + s[1:], dtype)
+             for i, s in enumerate(shapes)]
+    (out,) = program(empty)  # an empty inner dimension: zeros (BLAS would leave the buffer)
+    np.testing.assert_array_equal(out, np.zeros(want.shape))
+    with pytest.raises(ValueError):
+        program([xs["c"], np.ones((7,) + shapes[1][1:], dtype)])

@@ -1,4 +1,5 @@
-"""codegen/cblas.py: GEMM / GEMV with alpha and beta in numpy's BLAS, every layout."""
+"""codegen/cblas.py: GEMM / GEMV with alpha and beta in MKL and in numpy's BLAS, every layout;
+which library config.blas picks."""
 
 from __future__ import annotations
 
@@ -9,8 +10,21 @@ import pytest
 
 from symgraph.codegen import cblas
 
-pytestmark = pytest.mark.skipif(cblas.library() is None,
-                                reason="numpy's BLAS exports no CBLAS functions found here")
+CHOOSE = cblas.library.__wrapped__  # library() without its cache (the fixture below patches it)
+FINDERS = {
+    "numpy": lambda: cblas._find("numpy", cblas._candidates()),
+    "mkl": lambda: cblas._find("mkl", cblas._mkl_paths()),
+}
+
+
+@pytest.fixture(params=sorted(FINDERS), autouse=True)
+def blas(request, monkeypatch):
+    """Each test runs on each library: `library` answers with that one meanwhile."""
+    found = FINDERS[request.param]()
+    if found is None:  # mkl is a dependency where PyPI has wheels: x86-64 Linux and Windows
+        pytest.skip(f"no {request.param} BLAS on this platform")
+    monkeypatch.setattr(cblas, "library", lambda: found)
+    return found
 
 
 def _layouts(rows: int, cols: int, dtype, rng):
@@ -61,3 +75,39 @@ def test_operands_blas_cannot_take_are_refused_untouched():
     assert not cblas.gemv(1.0, np.ones((3, 0), "float32"), np.ones(0, "float32"), 2.0,
                           np.ones(3, "float32"))  # BLAS would skip scaling y
     np.testing.assert_array_equal(c, 1)
+
+
+def choose(value: str):
+    """What library() picks with config.blas = `value` (uncached)."""
+    from symgraph.config import change_flags
+
+    with change_flags(blas=value):
+        return CHOOSE()
+
+
+def test_config_blas_picks_the_library(monkeypatch):
+    numpy_blas = FINDERS["numpy"]()
+    assert choose("numpy").path == numpy_blas.path and choose("numpy").name == "numpy"
+    if FINDERS["mkl"]() is not None:
+        assert choose("mkl").name == "mkl" and "mkl_rt" in choose("mkl").path
+        monkeypatch.setattr(cblas, "_intel_cpu", lambda: True)
+        assert choose("auto").name == "mkl"
+        monkeypatch.setattr(cblas, "_intel_cpu", lambda: False)  # OpenBLAS off Intel's CPUs
+        assert choose("auto").name == "numpy"
+    monkeypatch.setattr(cblas, "_mkl_paths", lambda: [])
+    assert choose("auto").name == "numpy"
+    with pytest.raises(RuntimeError, match="config.blas is 'mkl'.*pip install mkl"):
+        choose("mkl")
+    with pytest.raises(ValueError, match="blas must be one of"):
+        choose("openblas")
+
+
+def test_matmul_into_uses_blas_and_falls_back_to_numpy():
+    rng = np.random.default_rng(3)
+    a, b = rng.standard_normal((4, 5)), rng.standard_normal((5, 3))
+    out = np.full((4, 3), np.nan)
+    assert cblas.matmul_into(a, b, out) is out
+    np.testing.assert_allclose(out, a @ b, rtol=1e-12)
+    ints = np.arange(6).reshape(2, 3)  # not a BLAS dtype: numpy's product
+    out = np.zeros((2, 2), ints.dtype)
+    np.testing.assert_array_equal(cblas.matmul_into(ints, ints.T, out), ints @ ints.T)
