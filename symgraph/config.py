@@ -52,7 +52,7 @@ class Config:
     # compiling the same graph again skips the rewrites
     function_cache: bool = True
     # the BLAS of compiled products (codegen/cblas.py): "auto" takes MKL on an Intel CPU where
-    # PyPI's mkl package is installed (a dependency on x86-64 Linux and Windows), else numpy's
+    # PyPI's mkl package is installed (a dependency on x86-64 Linux), else numpy's
     # OpenBLAS; "mkl" / "numpy" name one
     blas: str = "auto"
     # Theano flags accepted so that scripts setting them run; they change nothing here

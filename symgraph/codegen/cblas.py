@@ -4,7 +4,7 @@ numpy computes ``x @ y`` but has no ``beta * z + alpha * x @ y``: spelled with u
 Gemm costs three extra passes over ``z`` (scale the product, scale ``z``, add). A BLAS does it
 in one, so this module calls one through ctypes. Which one is `config.blas`:
 
-- ``"mkl"``: libmkl_rt of PyPI's `mkl` package (a dependency on x86-64 Linux and Windows), by
+- ``"mkl"``: libmkl_rt of PyPI's `mkl` package (a dependency on x86-64 Linux), by
   its ILP64 names (``cblas_sgemm_64``). On this project's 2-core Xeon its threaded products ran
   the MLP step's GEMMs in 1.55 ms against 2.1 ms for numpy's OpenBLAS, and a 400x784 float64
   gemv ~3x faster (each thread keeps its half of the matrix in its core's cache).

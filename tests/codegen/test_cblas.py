@@ -21,7 +21,7 @@ FINDERS = {
 def blas(request, monkeypatch):
     """Each test runs on each library: `library` answers with that one meanwhile."""
     found = FINDERS[request.param]()
-    if found is None:  # mkl is a dependency where PyPI has wheels: x86-64 Linux and Windows
+    if found is None:  # mkl is a dependency on x86-64 Linux only
         pytest.skip(f"no {request.param} BLAS on this platform")
     monkeypatch.setattr(cblas, "library", lambda: found)
     return found
