@@ -218,6 +218,7 @@ def function(
     position = {v: len(in_vars) + k for k, v in enumerate(shareds)}
     update_mapping = {len(out_vars) + k: position[v] for k, (v, _) in enumerate(update_pairs)}
     the_mode = get_mode(mode)
+    the_mode.prepare(everything)
     from symgraph.compile.function_cache import rewritten_graph
 
     fg, hit, store = rewritten_graph(in_vars + shareds, everything, update_mapping, the_mode, name)

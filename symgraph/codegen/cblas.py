@@ -31,8 +31,10 @@ from __future__ import annotations
 import ctypes
 import functools
 import glob
-import importlib.metadata
 import os
+import site
+import sys
+import threading
 from typing import NamedTuple
 
 import numpy as np
@@ -63,13 +65,13 @@ def _candidates() -> list[str]:
 
 
 def _mkl_paths() -> list[str]:
-    """libmkl_rt from the `mkl` package of PyPI, where it is installed (its files land in the
-    environment's lib/, outside any package directory: the distribution's record says where)."""
-    try:
-        files = importlib.metadata.files("mkl") or []
-    except importlib.metadata.PackageNotFoundError:
-        return []
-    return sorted(os.path.normpath(f.locate()) for f in files if f.name.startswith("libmkl_rt.so"))
+    """libmkl_rt of PyPI's `mkl` package, where it is installed: its files land in the lib/ of
+    the environment (a venv's, the system's, conda's) or of the user's site (pip --user).
+    Looked up by name rather than through importlib.metadata, whose import alone takes ~20 ms
+    of a warm start."""
+    roots = [sys.prefix] + ([site.USER_BASE] if site.ENABLE_USER_SITE and site.USER_BASE else [])
+    return [path for root in roots
+            for path in sorted(glob.glob(os.path.join(root, "lib", "libmkl_rt.so*")))]
 
 
 def _lp64_openblas(lib) -> bool:
@@ -108,10 +110,29 @@ _SPELLINGS = {
 }
 
 
-@functools.cache
+_CHOSEN: list = []  # library()'s answer, once chosen
+_CHOOSING = threading.Lock()
+
+
 def library() -> Library | None:
     """The BLAS `config.blas` names, with its CBLAS functions, or None (then numpy's path is
     used). Chosen once per process: compiled functions keep the pointers they were given."""
+    if not _CHOSEN:
+        with _CHOOSING:
+            if not _CHOSEN:
+                _CHOSEN.append(_choose())
+    return _CHOSEN[0]
+
+
+def load_in_background() -> None:
+    """Choose and load the library on another thread, if not done yet. MKL's first product
+    takes ~15 ms (its CPU-specific kernels and threads start); a function's compilation starts
+    this before its rewrites, which it then overlaps (ctypes releases the GIL)."""
+    if not _CHOSEN:
+        threading.Thread(target=library, name="symgraph-blas", daemon=True).start()
+
+
+def _choose() -> Library | None:
     from symgraph.config import config
 
     if os.environ.get("SYMGRAPH_NO_CBLAS"):

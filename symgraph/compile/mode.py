@@ -41,6 +41,7 @@ def native_backend() -> str:
     return "llvm" if "llvm" in BACKENDS else "python"
 
 
+_BLAS_BACKENDS = ("llvm", "c")  # the backends whose products call codegen/cblas.py's library
 # Passes a backend does without: CUDA runs softmax and the fused crossentropy with kernels
 # of its own, which the expand pass would take apart.
 _BACKEND_EXCLUDES = {"cuda": ("expand",)}
@@ -99,6 +100,22 @@ class Mode:
     def optimize(self, fg):
         """Run this mode's rewrite passes on `fg`, in pipeline order (FunctionMaker calls it)."""
         return pipeline.optimize(fg, self.pass_names())
+
+    def prepare(self, outputs) -> None:
+        """Start loading, on another thread, what compiling `outputs` will need: the BLAS
+        library, for a CPU backend and a graph with a product (its load overlaps the rewrites
+        and the graph's lookup in the cache)."""
+        if self.backend not in _BLAS_BACKENDS:
+            return
+        from symgraph.graph import ancestors
+        from symgraph.ops.blas import Dot
+        from symgraph.ops.conv import ConvParams
+
+        products = (Dot, ConvParams)
+        if any(v.owner and isinstance(v.owner.op, products) for v in ancestors(outputs)):
+            from symgraph.codegen import cblas
+
+            cblas.load_in_background()
 
     def link(self, fg, name: str | None = None, profile=None):
         """Compile the rewritten `fg` with this mode's backend into a program."""

@@ -4,13 +4,14 @@ which library config.blas picks."""
 from __future__ import annotations
 
 import itertools
+import threading
 
 import numpy as np
 import pytest
 
 from symgraph.codegen import cblas
 
-CHOOSE = cblas.library.__wrapped__  # library() without its cache (the fixture below patches it)
+REAL_LIBRARY = cblas.library  # the fixture below stands in for it
 FINDERS = {
     "numpy": lambda: cblas._find("numpy", cblas._candidates()),
     "mkl": lambda: cblas._find("mkl", cblas._mkl_paths()),
@@ -78,11 +79,11 @@ def test_operands_blas_cannot_take_are_refused_untouched():
 
 
 def choose(value: str):
-    """What library() picks with config.blas = `value` (uncached)."""
+    """What library() picks with config.blas = `value` (it keeps its first answer)."""
     from symgraph.config import change_flags
 
     with change_flags(blas=value):
-        return CHOOSE()
+        return cblas._choose()
 
 
 def test_config_blas_picks_the_library(monkeypatch):
@@ -111,3 +112,16 @@ def test_matmul_into_uses_blas_and_falls_back_to_numpy():
     ints = np.arange(6).reshape(2, 3)  # not a BLAS dtype: numpy's product
     out = np.zeros((2, 2), ints.dtype)
     np.testing.assert_array_equal(cblas.matmul_into(ints, ints.T, out), ints @ ints.T)
+
+
+def test_the_library_loads_in_the_background_once(monkeypatch):
+    monkeypatch.setattr(cblas, "library", REAL_LIBRARY)
+    monkeypatch.setattr(cblas, "_CHOSEN", [])  # as in a new process
+    cblas.load_in_background()
+    for thread in threading.enumerate():
+        if thread.name == "symgraph-blas":
+            thread.join()
+    assert len(cblas._CHOSEN) == 1 and cblas.library() is cblas._CHOSEN[0]
+    assert cblas.library().path == cblas._choose().path
+    cblas.load_in_background()  # chosen: no second thread
+    assert not any(t.name == "symgraph-blas" for t in threading.enumerate())

@@ -36,3 +36,18 @@ def test_check_modes_take_including_and_excluding():
     mode = DebugMode(excluding=["fusion"])
     assert "fusion" not in mode.pass_names() and "inplace" in mode.pass_names()
     assert NanGuardMode(optimizer="fast_compile").pass_names() == ["merge", "constant_fold"]
+
+
+def test_a_cpu_function_with_a_product_loads_blas_in_the_background(monkeypatch):
+    from symgraph.codegen import cblas
+
+    started = []
+    monkeypatch.setattr(cblas, "load_in_background", lambda: started.append(True))
+    x = T.dmatrix("x")
+    sg.function([x], T.exp(x) + 1)  # no product: nothing to load
+    assert started == []
+    sg.function([x], T.dot(x, x.T), mode=Mode(backend="python"))  # numpy's products
+    assert started == []
+    f = sg.function([x], T.tanh(T.dot(x, x.T)))
+    assert started == [True]
+    np.testing.assert_allclose(f(np.eye(2) * 2), np.tanh(4 * np.eye(2)))
