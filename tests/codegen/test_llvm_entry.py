@@ -60,6 +60,40 @@ def test_a_column_broadcast_along_rows_is_spread_into_each_block(layout):
     np.testing.assert_allclose(got, np.exp(a * 0.1 - col) + col, rtol=1e-12)
 
 
+def _views_4d(rng) -> dict:
+    """(4, 3, 5, 6) float32 values (one of them (4, 3, 1, 6)) in layouts whose h and w axes
+    fold into one (contiguous; a sliced image, whose other axes step over gaps) and layouts
+    where they must not (transposed, strided rows), or where a size-1 axis sits between."""
+    base = rng.standard_normal((8, 3, 10, 6)).astype("float32")
+    return {
+        "contiguous": np.ascontiguousarray(base[:4, :, :5]),
+        "sliced batch": base[::2, :, :5],
+        "transposed": np.ascontiguousarray(base[:4, :, :6, :5].transpose(0, 1, 3, 2)).transpose(
+            0, 1, 3, 2),
+        "strided rows": base[:4, :, ::2],
+        "size 1": np.ascontiguousarray(base[:4, :, :1]),
+    }
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "sliced batch", "transposed", "strided rows",
+                                    "size 1"])
+def test_strided_loops_fold_axes_only_where_every_operand_allows(layout):
+    """A per-channel bias on NCHW: the strided loop runs one row per (n, c), folding h and w,
+    where the layouts allow; the results match numpy's in every layout."""
+    x = TensorType("float32", (None, None, None, None))("x")
+    b = TensorType("float32", (None,))("b")
+    a = _views_4d(np.random.default_rng(7))[layout]
+    bias = np.arange(3, dtype="float32") - 1
+    got = _both([x, b], M.maximum(x + b.dimshuffle("x", 0, "x", "x"), 0) * x, [a, bias])
+    want = np.maximum(a + bias[None, :, None, None], 0) * a
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    # a broadcast inner axis: its stride 0 folds with another broadcast axis only
+    row = TensorType("float32", (True, True, True, None))("row")
+    last = np.arange(a.shape[3], dtype="float32")[None, None, None, :]
+    got = _both([x, row], x - row, [a, last])
+    np.testing.assert_allclose(got, a - last, rtol=1e-6)
+
+
 def test_many_gathered_operands_take_shorter_blocks():
     # 40 transposed float64 inputs: 320 bytes an element do not fit 256-element blocks
     xs = [TensorType("float64", (None, None))(f"x{k}") for k in range(40)]
