@@ -1,7 +1,7 @@
-"""BLAS steps of the native driver: Dot, Gemm and Gemv into reused buffers (Gemm / Gemv write
-into their first input when the op destroys it), all in the one library codegen/cblas.py chose
-(MKL or numpy's OpenBLAS): two libraries' thread pools spinning against each other made a small
-training step 1.5-5x slower on a 2-core machine.
+"""BLAS steps of the native driver: Dot, BatchedDot, Gemm and Gemv into reused buffers (Gemm /
+Gemv write into their first input when the op destroys it), all in the one library
+codegen/cblas.py chose (MKL or numpy's OpenBLAS): two libraries' thread pools spinning against
+each other made a small training step 1.5-5x slower on a 2-core machine.
 
 Each step calls that library's CBLAS function through a native entry (codegen/blas_entry.py:
 ~0.15 us a call, checks included; each built the first time a step needs it), Gemm and Gemv
@@ -73,6 +73,44 @@ _PRODUCTS = {
     (1, 2): ("gemv", lambda entry, a, b, out: entry(1.0, b.T, a, 0.0, out)),
     (1, 1): ("gemv", lambda entry, a, b, out: entry(1.0, a[None], b, 0.0, out[None])),
 }
+
+
+# From this many multiply-adds per matrix a BatchedDot runs one Gemm entry call per batch
+# element (~0.7 us each, slicing included) instead of numpy's matmul loop: OpenBLAS threads
+# products from 65536 * 4 multiply-adds, and its threads spinning beside MKL's made a
+# function with both 2.4-3.5x slower.
+BATCH_LOOP_MIN = 1 << 18
+
+
+def batched_dot_call(node: Apply) -> Callable | None:
+    """x[k] @ y[k] for each k of two 3-d arrays of one float dtype, into a reused buffer,
+    through the Gemm entry where the products are large (BATCH_LOOP_MIN); numpy's matmul
+    (the op's `perform`) for small ones, a broadcast batch and what the entry refuses."""
+    x, y = node.inputs
+    out = node.outputs[0]
+    if not (x.dtype == y.dtype == out.dtype and out.dtype in BLAS_DTYPES):
+        return None
+    if (x.ndim, y.ndim) != (3, 3):
+        return None
+    dtype = np.dtype(out.dtype)
+    entry = _entry("gemm", dtype)
+    if entry is None:
+        return None
+    perform = perform_function(node.op)
+    buffers: list = [None, None]
+
+    def batched(a, b):
+        if not (_plain([a, b], dtype, (3, 3)) and a.shape[0] == b.shape[0]
+                and a.shape[2] == b.shape[1]
+                and a.shape[1] * a.shape[2] * b.shape[2] >= BATCH_LOOP_MIN):
+            return perform(node, [a, b])[0]
+        buf = take_buffer(buffers, 0, (a.shape[0], a.shape[1], b.shape[2]), dtype)
+        for k in range(a.shape[0]):
+            if entry(1.0, a[k], b[k], 0.0, buf[k]):
+                np.matmul(a[k], b[k], out=buf[k])
+        return buf
+
+    return batched
 
 
 def _update(target: np.ndarray, alpha: float, product: np.ndarray, beta: float) -> np.ndarray:
@@ -147,11 +185,13 @@ def gemv_call(node: Apply) -> Callable | None:
 def register(lower, emit_class) -> None:
     """Register the BLAS steps with the driver's `lower` dispatcher (program.py)."""
     try:
-        from symgraph.ops.blas import Dot
+        from symgraph.ops.blas import BatchedDot, Dot
         from symgraph.ops.gemm import Gemm, Gemv
     except ImportError:  # an older tree without these ops
         return
-    for op_class, make in ((Dot, dot_call), (Gemm, gemm_call), (Gemv, gemv_call)):
+    steps = ((Dot, dot_call), (BatchedDot, batched_dot_call), (Gemm, gemm_call),
+             (Gemv, gemv_call))
+    for op_class, make in steps:
         lower.register(op_class)(_lowering(make))
 
 

@@ -211,3 +211,50 @@ def test_dot_matches_numpy_for_every_rank_and_layout(dtype, ranks, path, monkeyp
     np.testing.assert_array_equal(out, np.zeros(want.shape))
     with pytest.raises(ValueError):
         program([xs["c"], np.ones((7,) + shapes[1][1:], dtype)])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_batched_dot_matches_numpy_large_small_and_broadcast(dtype, path, monkeypatch):
+    """Large products run one Gemm entry call per batch element (all of a function's products
+    in one library), small ones and a broadcast batch numpy's matmul."""
+    from symgraph.codegen import blas_calls
+    from symgraph.ops.blas import BatchedDot
+
+    taken = []
+    if path == "entry":
+        real = blas_entry.entry
+        monkeypatch.setattr(
+            blas_entry, "entry",
+            lambda kind, dt: (lambda *args: taken.append(real(kind, dt)(*args)) or taken[-1]))
+    rng = np.random.default_rng(6)
+
+    def program(x_batch=None):
+        x = TensorType(dtype, (x_batch, None, None))("x")
+        y = TensorType(dtype, (None, None, None))("y")
+        node = BatchedDot().make_node(x, y)
+        return LLVMProgram(FunctionGraph([x, y], node.outputs, clone=False))
+
+    side = round(blas_calls.BATCH_LOOP_MIN ** (1 / 3))  # m * k * n at the threshold
+    big = rng.standard_normal((3, side, side)).astype(dtype)
+    other = rng.standard_normal((3, side, side)).astype(dtype)
+    f = program()
+    for name, y in {"c": other, "t": np.ascontiguousarray(other.transpose(0, 2, 1)).transpose(
+            0, 2, 1), "strided": np.repeat(other, 2, axis=2)[:, :, ::2]}.items():
+        del taken[:]
+        for _ in range(2):  # the second call reuses the buffer
+            (out,) = f([big, y])
+            np.testing.assert_allclose(out, np.matmul(big.astype("float64"), y), err_msg=name,
+                                       rtol=_tol(dtype) * side, atol=_tol(dtype) * side)
+        if path == "entry":  # the entry refuses the strided matrices: numpy's product then
+            assert taken == ([1] * 6 if name == "strided" else [0] * 6), name
+    del taken[:]
+    small = rng.standard_normal((4, 3, 5)).astype(dtype)
+    (out,) = f([small, small.transpose(0, 2, 1)])
+    np.testing.assert_allclose(out, np.matmul(small, small.transpose(0, 2, 1)),
+                               rtol=_tol(dtype), atol=_tol(dtype))
+    assert taken == []
+    (out,) = program(x_batch=True)([big[:1], other])  # a batch of 1 broadcast against 3
+    np.testing.assert_allclose(out, np.matmul(big[:1].astype("float64"), other),
+                               rtol=_tol(dtype) * side, atol=_tol(dtype) * side)
+    with pytest.raises(ValueError):
+        f([big, other[:2]])
