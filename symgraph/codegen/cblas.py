@@ -112,6 +112,7 @@ _SPELLINGS = {
 
 _CHOSEN: list = []  # library()'s answer, once chosen
 _CHOOSING = threading.Lock()
+_LOADER: list = []  # the thread load_in_background started
 
 
 def library() -> Library | None:
@@ -125,11 +126,20 @@ def library() -> Library | None:
 
 
 def load_in_background() -> None:
-    """Choose and load the library on another thread, if not done yet. MKL's first product
-    takes ~15 ms (its CPU-specific kernels and threads start); a function's compilation starts
-    this before its rewrites, which it then overlaps (ctypes releases the GIL)."""
-    if not _CHOSEN:
-        threading.Thread(target=library, name="symgraph-blas", daemon=True).start()
+    """Choose and load the library on another thread, if no thread has yet. MKL's first
+    product takes ~15 ms (its CPU-specific kernels and threads start); a function's compilation
+    starts this before its rewrites, which it then overlaps (ctypes releases the GIL), and
+    waits for it (the lock in `library`) when its first product step is built."""
+    if not _CHOSEN and not _LOADER:
+        _LOADER.append(threading.Thread(target=_load_quietly, name="symgraph-blas", daemon=True))
+        _LOADER[0].start()
+
+
+def _load_quietly() -> None:
+    try:
+        library()
+    except Exception:  # noqa: BLE001 (a bad config.blas: the compiling thread raises it again)
+        pass
 
 
 def _choose() -> Library | None:
@@ -139,7 +149,7 @@ def _choose() -> Library | None:
         return None
     choice = config.blas
     if choice == "auto":
-        found = _mkl_paths() and _intel_cpu() and _find("mkl", _mkl_paths())
+        found = _find("mkl", _mkl_paths()) if _intel_cpu() else None
         return found or _find("numpy", _candidates())
     if choice == "mkl":
         found = _find("mkl", _mkl_paths())

@@ -117,6 +117,7 @@ def test_matmul_into_uses_blas_and_falls_back_to_numpy():
 def test_the_library_loads_in_the_background_once(monkeypatch):
     monkeypatch.setattr(cblas, "library", REAL_LIBRARY)
     monkeypatch.setattr(cblas, "_CHOSEN", [])  # as in a new process
+    monkeypatch.setattr(cblas, "_LOADER", [])
     cblas.load_in_background()
     for thread in threading.enumerate():
         if thread.name == "symgraph-blas":
@@ -125,3 +126,20 @@ def test_the_library_loads_in_the_background_once(monkeypatch):
     assert cblas.library().path == cblas._choose().path
     cblas.load_in_background()  # chosen: no second thread
     assert not any(t.name == "symgraph-blas" for t in threading.enumerate())
+
+
+def test_a_bad_choice_fails_in_the_compiling_thread_not_the_loader(monkeypatch):
+    from symgraph.config import change_flags
+
+    escaped = []  # exceptions that ended a thread
+    monkeypatch.setattr(threading, "excepthook", escaped.append)
+    monkeypatch.setattr(cblas, "library", REAL_LIBRARY)
+    monkeypatch.setattr(cblas, "_CHOSEN", [])
+    monkeypatch.setattr(cblas, "_LOADER", [])
+    monkeypatch.setattr(cblas, "_mkl_paths", lambda: [])
+    with change_flags(blas="mkl"):
+        cblas.load_in_background()
+        cblas._LOADER[0].join()
+        assert escaped == []  # the loader stays quiet
+        with pytest.raises(RuntimeError, match="config.blas is 'mkl'"):
+            cblas.library()
