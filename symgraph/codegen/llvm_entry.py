@@ -331,12 +331,15 @@ class _Entry(Builder):
                 args = [b.bitcast(info, I8P), lo, hi, self.shape, self.data, self.strides]
                 self._run(work, self.strided, args)
 
-    def merge_axes(self) -> None:
+    def merge_axes(self, reduced: ir.Value | None = None) -> None:
         """Fold axes into the innermost one while every operand steps through them as through
-        one longer axis (stride[d] == stride[inner] * shape[inner]): the folded axis keeps size
-        1. So the strided loop's rows are as long as the layout allows: (64, 32, 26, 26) plus a
+        one longer axis (stride[d] == stride[inner] * shape[inner]), and, in a reduction, both
+        are reduced or both kept (`reduced`: the info's flags): the folded axis keeps size 1.
+        So the strided loop's rows are as long as the layout allows: (64, 32, 26, 26) plus a
         per-channel bias runs 2,048 rows of 676 elements, not 53,248 of 26 (each row costs the
-        loop ~50 ns). Axis 0 stays: the threads split it."""
+        loop ~50 ns). Axis 0 stays: the threads split it. The reduction's output strides alone
+        do not keep the two kinds apart: on a kept axis of size 1 the output's stride is 0, as
+        on a reduced one, and an input broadcast by its strides (np.broadcast_to) fits both."""
         b, nd, nops = self.b, self.nd, self.nops
         inner = self.var(I64, b.sub(nd, c64(1)), "inner")
         with self.loop(c64(2), nd, "j") as j:  # d = nd - j: from nd - 2 down to 1
@@ -344,7 +347,10 @@ class _Entry(Builder):
             size = self.at(self.shape, d)
             into = b.load(inner)
             extent = self.at(self.shape, into)
-            fits = self.var(I1, ir.Constant(I1, 1), "fits")
+            alike = ir.Constant(I1, 1)
+            if reduced is not None:
+                alike = b.icmp_unsigned("==", self.flag(reduced, d), self.flag(reduced, into))
+            fits = self.var(I1, alike, "fits")
             with self.loop(c64(0), nops, "k") as k:
                 row = b.mul(k, nd)
                 step = self.at(self.strides, b.add(row, into))
@@ -417,6 +423,7 @@ class _Entry(Builder):
         self.require(b.not_(split), self.returns[3], "single_ok")
         with self.loop(c64(0), b.add(nin, c64(1)), "k") as k:
             self.put(self.obj_field(self.at(self.ops, k), "data", I8P), self.data, k)
+        self.merge_axes(reduced_axes)
         rows = self.at(self.shape, 0)
         lo, hi = self.split(rows)
         out_data = self.at(self.data, nin)

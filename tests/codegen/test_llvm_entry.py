@@ -94,6 +94,31 @@ def test_strided_loops_fold_axes_only_where_every_operand_allows(layout):
     np.testing.assert_allclose(got, a - last, rtol=1e-6)
 
 
+@pytest.mark.parametrize("axes", [(0, 2, 3), (2, 3), (1,), (0, 1), (1, 2, 3), (0, 3), None])
+@pytest.mark.parametrize("layout", ["contiguous", "sliced batch", "transposed", "strided rows"])
+def test_reductions_fold_axes_reduced_alike(axes, layout):
+    """A reduction folds h and w of NCHW where both are reduced or both kept and the layout
+    allows: a bias gradient (axes 0, 2, 3) sums 676-element rows."""
+    x = TensorType("float32", (None, None, None, None))("x")
+    a = _views_4d(np.random.default_rng(8))[layout]
+    for expr, want in ((M.sum(x * 2, axis=axes), (a * 2.0).sum(axis=axes)),
+                       (M.max(x, axis=axes), a.max(axis=axes))):
+        f = sg.function([x], expr, mode=LL)
+        assert f.program.fallback_nodes == 0
+        # float32 sums in another order than numpy's: within a float32 rounding of the exact
+        np.testing.assert_allclose(f(a), want, rtol=2e-6, atol=1e-5)
+
+
+@pytest.mark.parametrize("axes", [(2,), (0, 2), (2, 3)])
+def test_a_reduced_axis_never_folds_into_a_kept_one(axes):
+    """Broadcast by its strides, the input steps by 0 over the reduced axis 2 and the kept
+    axis 3 of size 1, as the output does: only the flags tell the two axes apart."""
+    x = TensorType("float32", (None, None, None, None))("x")
+    a = np.broadcast_to(np.arange(1, 7, dtype="float32").reshape(2, 3, 1, 1), (2, 3, 40, 1))
+    f = sg.function([x], M.sum(x, axis=axes), mode=LL)
+    np.testing.assert_array_equal(f(a), a.sum(axis=axes))
+
+
 def test_many_gathered_operands_take_shorter_blocks():
     # 40 transposed float64 inputs: 320 bytes an element do not fit 256-element blocks
     xs = [TensorType("float64", (None, None))(f"x{k}") for k in range(40)]
