@@ -125,6 +125,11 @@ def library() -> Library | None:
     return _CHOSEN[0]
 
 
+def chosen() -> Library | None:
+    """The library `library` chose, without choosing one (None before that, or when none)."""
+    return _CHOSEN[0] if _CHOSEN else None
+
+
 def load_in_background() -> None:
     """Choose and load the library on another thread, if no thread has yet. MKL's first
     product takes ~15 ms (its CPU-specific kernels and threads start); a function's compilation

@@ -68,6 +68,9 @@ class ProfileStats:
                 f"disk-cache hits {self.cache_hits}"
             )
         out.append(f"  nodes: {len(self.nodes)} ({self.fallback_nodes} numpy fallbacks)")
+        blas = _blas_in_use()
+        if blas:
+            out.append(f"  BLAS: {blas}")
         total = sum(self.node_time) or 1.0
         by_op: dict[str, float] = defaultdict(float)
         for (node, _), t in zip(self.nodes, self.node_time):
@@ -88,6 +91,14 @@ class ProfileStats:
         text = "\n".join(out) + "\n"
         (file or sys.stdout).write(text)
         return text
+
+
+def _blas_in_use() -> str | None:
+    """The BLAS of this process's compiled products, once the CPU backend has chosen one."""
+    from symgraph.codegen import cblas
+
+    lib = cblas.chosen()
+    return None if lib is None else f"{lib.name} ({lib.path})"
 
 
 def make_profile(profile: Any, name: str | None) -> ProfileStats | None:

@@ -34,3 +34,17 @@ def test_profile_instance_is_used_and_unprofiled_functions_have_none():
     f(np.ones(3))
     assert f.profile is stats and stats.calls == 1
     assert sg.function([x], x * 2).profile is None
+
+
+def test_the_summary_names_the_blas_of_the_products():
+    from symgraph.codegen import cblas
+
+    x = T.dmatrix("x")
+    f = sg.function([x], T.dot(x, x.T), profile=True)
+    f(np.eye(3))
+    lib = cblas.chosen()
+    text = f.profile.summary(file=io.StringIO())
+    if lib is None:  # no CBLAS found: numpy's products, and no line
+        assert "BLAS:" not in text
+    else:
+        assert f"BLAS: {lib.name} ({lib.path})" in text
