@@ -24,7 +24,6 @@ Nothing is fsynced: a crash may lose or tear recent entries, which the sha256 ch
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import functools
 import hashlib
 import json
@@ -182,6 +181,8 @@ def _build(path: Path, sidecar: Path, build: Callable[[Path], None], meta: dict 
 @contextlib.contextmanager
 def _locked(path: Path, blocking: bool = True) -> Iterator[bool]:
     """Hold an exclusive flock on ``path``; yield False if not ``blocking`` and it is taken."""
+    import fcntl  # here: a warm start reads its hits without locks, and skips this import
+
     while True:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:

@@ -4,6 +4,7 @@ and the warm start they give (a new process runs its kernels without importing L
 from __future__ import annotations
 
 import ctypes
+import os
 
 import pytest
 
@@ -142,3 +143,18 @@ def test_a_library_the_loader_refuses_is_not_used(tmp_path, libraries):
     cache.get_or_build_file("c3" * 32, native_lib.SUFFIX, lambda tmp: tmp.write_bytes(b"junk"))
     assert native_lib.cached(cache, "c3" * 32) is not None  # complete, as far as the cache knows
     assert native_lib.load(cache, "c3" * 32) is None  # but dlopen refuses it
+
+
+def test_the_linker_is_found_as_shutil_which_finds_it(tmp_path, monkeypatch):
+    import shutil
+
+    plain, tool = tmp_path / "plain", tmp_path / "bin"
+    plain.mkdir()
+    tool.mkdir()
+    (plain / "my-ld").write_text("")  # not executable: skipped
+    (tool / "my-ld").write_text("#!/bin/sh\n")
+    (tool / "my-ld").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{plain}{os.pathsep}{tool}")
+    for name in ("my-ld", str(tool / "my-ld"), str(plain / "my-ld"), "missing-ld"):
+        assert native_lib._executable(name) == shutil.which(name), name
+    assert native_lib._executable("my-ld") == str(tool / "my-ld")
