@@ -1,14 +1,15 @@
 """BLAS steps of the native driver: Dot, BatchedDot, Gemm and Gemv into reused buffers (Gemm /
 Gemv write into their first input when the op destroys it), all in the one library
 codegen/cblas.py chose (MKL or numpy's OpenBLAS): two libraries' thread pools spinning against
-each other made a small training step 1.5-5x slower on a 2-core machine.
+each other made a small training step 1.5-6x slower on a 2-core machine (MLP step 3.0 and
+12.5 ms against 2.05).
 
 Each step calls that library's CBLAS function through a native entry (codegen/blas_entry.py:
-~0.15 us a call, checks included; each built the first time a step needs it), Gemm and Gemv
-applying alpha and beta in the product's single pass over z, Dot with beta 0; an in-place step
-calls the entry from the driver's own line. Where the entry cannot be built, Gemm takes the
-ctypes call (codegen/cblas.py, ~8 us), and Dot and Gemv numpy's product (then ufunc passes over
-the vector z).
+0.17 us a call on 4x4 matrices, checks included; each built the first time a step needs it),
+Gemm and Gemv applying alpha and beta in the product's single pass over z, Dot with beta 0; an
+in-place step calls the entry from the driver's own line. Where the entry cannot be built,
+Gemm takes the ctypes call (codegen/cblas.py, ~8 us), and Dot and Gemv numpy's product (then
+ufunc passes over the vector z).
 Inputs of another dtype, rank or layout, and shape errors, go to the op's `perform` (the
 reference, whose errors name the shapes).
 """
@@ -34,30 +35,32 @@ def _plain(values: list, dtype: np.dtype, ranks: tuple[int, ...]) -> bool:
     )
 
 
+def _product_dtype(node: Apply) -> np.dtype | None:
+    """The dtype of a Dot / BatchedDot whose operands and output share one BLAS dtype."""
+    x, y = node.inputs
+    dtype = node.outputs[0].dtype
+    return np.dtype(dtype) if x.dtype == y.dtype == dtype and dtype in BLAS_DTYPES else None
+
+
 def dot_call(node: Apply) -> Callable | None:
     """x @ y into a reused buffer for matrices and vectors of one float dtype (a 0-d buffer for
     the inner product of two vectors), through the Gemm / Gemv entries with beta 0: the BLAS
     of every product in a function is then the one `cblas.library` chose (two libraries'
-    thread pools spinning against each other slow both), and a call costs ~0.2 us against
-    ~1.5 us for np.dot. np.dot takes what the entries do not (layouts BLAS cannot read, an
-    empty inner dimension, no entry built)."""
-    x, y = node.inputs
-    out = node.outputs[0]
-    if not (x.dtype == y.dtype == out.dtype and out.dtype in BLAS_DTYPES):
+    thread pools spinning against each other slow both), and a call costs 0.17 us against
+    0.40 us for np.dot (4x4 float32). np.dot takes what the entries do not (layouts BLAS
+    cannot read, an empty inner dimension, no entry built)."""
+    dtype, ranks = _product_dtype(node), tuple(v.ndim for v in node.inputs)
+    if dtype is None or (node.outputs[0].ndim == 0 and ranks != (1, 1)):
         return None
-    if out.ndim == 0 and (x.ndim, y.ndim) != (1, 1):
-        return None
-    dtype, ranks = np.dtype(out.dtype), (x.ndim, y.ndim)
     perform = perform_function(node.op)
     buffers: list = [None, None]
-    native = _PRODUCTS.get(ranks)
-    entry = _entry(native[0], dtype) if native is not None else None
-    native = native[1] if entry is not None else None
+    kind, product = _PRODUCTS.get(ranks, (None, None))
+    entry = _entry(kind, dtype) if kind is not None else None
 
     def dot(a, b):
         if _plain([a, b], dtype, ranks) and a.shape[-1] == b.shape[0]:
             buf = take_buffer(buffers, 0, a.shape[:-1] + b.shape[1:], dtype)
-            if native is None or native(entry, a, b, buf):
+            if entry is None or product(entry, a, b, buf):
                 np.dot(a, b, out=buf)  # returns a scalar for vectors, having filled `buf`
             return buf
         return perform(node, [a, b])[0]
@@ -76,9 +79,11 @@ _PRODUCTS = {
 
 
 # From this many multiply-adds per matrix a BatchedDot runs one Gemm entry call per batch
-# element (~0.7 us each, slicing included) instead of numpy's matmul loop: OpenBLAS threads
-# products from 65536 * 4 multiply-adds, and its threads spinning beside MKL's made a
-# function with both 2.4-3.5x slower.
+# element (0.43 us each, slicing included, measured on 4x4 matrices) instead of numpy's
+# matmul loop: below it OpenBLAS runs a product on one thread (interface/gemm.c:
+# SMP_THRESHOLD_MIN 65536 times the default GEMM_MULTITHREAD_THRESHOLD 4; read there, not
+# measured here), and above it its threads spinning beside MKL's made a function with both
+# 2.4-3.5x slower (measured).
 BATCH_LOOP_MIN = 1 << 18
 
 
@@ -86,13 +91,9 @@ def batched_dot_call(node: Apply) -> Callable | None:
     """x[k] @ y[k] for each k of two 3-d arrays of one float dtype, into a reused buffer,
     through the Gemm entry where the products are large (BATCH_LOOP_MIN); numpy's matmul
     (the op's `perform`) for small ones, a broadcast batch and what the entry refuses."""
-    x, y = node.inputs
-    out = node.outputs[0]
-    if not (x.dtype == y.dtype == out.dtype and out.dtype in BLAS_DTYPES):
+    dtype = _product_dtype(node)
+    if dtype is None or tuple(v.ndim for v in node.inputs) != (3, 3):
         return None
-    if (x.ndim, y.ndim) != (3, 3):
-        return None
-    dtype = np.dtype(out.dtype)
     entry = _entry("gemm", dtype)
     if entry is None:
         return None

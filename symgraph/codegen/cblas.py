@@ -6,8 +6,9 @@ in one, so this module calls one through ctypes. Which one is `config.blas`:
 
 - ``"mkl"``: libmkl_rt of PyPI's `mkl` package (a dependency on x86-64 Linux), by
   its ILP64 names (``cblas_sgemm_64``). On this project's 2-core Xeon its threaded products ran
-  the MLP step's GEMMs in 1.55 ms against 2.1 ms for numpy's OpenBLAS, and a 400x784 float64
-  gemv ~3x faster (each thread keeps its half of the matrix in its core's cache).
+  the MLP step's GEMMs in 1.55 ms against 2.1 ms for numpy's OpenBLAS, and the logistic
+  regression's 400x784 float64 gemv pair ~3x faster (the cause not measured; likely each of
+  its two threads keeping its half of the matrix in its core's cache).
 - ``"numpy"``: the OpenBLAS numpy's wheels bundle, with 64-bit integers and prefixed names
   (``scipy_cblas_sgemm64_``); other builds may export plain ``cblas_sgemm``. Not scipy's copy,
   a second OpenBLAS.
