@@ -184,6 +184,51 @@ def _find(kind: str, paths: list[str]) -> Library | None:
     return None
 
 
+# MKL's OpenMP threading layers, by library name, and the runtime each runs on (libmkl_rt
+# picks GNU's when libgomp is in the process already, else Intel's)
+_MKL_OPENMP = {"libmkl_intel_thread": "libiomp5", "libmkl_gnu_thread": "libgomp"}
+_TEAM: list = []  # openmp_team's answer, once a library is chosen
+
+
+def openmp_team() -> tuple[int, int, int, int] | None:
+    """MKL's OpenMP team, for the kernels' loops (llvm_abi.use_team): the addresses of its
+    runtime's GOMP_parallel, omp_get_thread_num and omp_get_num_threads, and its thread count.
+    None unless the chosen library is MKL on an OpenMP threading layer with several threads.
+    A loop on the team's threads starts in ~1 us (they spin after each product), where a
+    hand-off to the driver's pool costs ~10-20 us and its worker shares a core with a spinning
+    MKL thread (see program_steps.PARALLEL_MIN_WITH_BLAS)."""
+    if not _TEAM and chosen() is not None:
+        _TEAM.append(_mkl_team(chosen()))
+    return _TEAM[0] if _TEAM else None
+
+
+def _mkl_team(lib: Library) -> tuple[int, int, int, int] | None:
+    if lib.name != "mkl":
+        return None
+    try:
+        threads = int(ctypes.CDLL(lib.path).MKL_Get_Max_Threads())  # loads its threading layer
+        with open("/proc/self/maps") as maps:
+            mapped = {line.split()[-1] for line in maps if ".so" in line}
+        runtimes = {runtime for layer, runtime in _MKL_OPENMP.items()
+                    if any(os.path.basename(p).startswith(layer) for p in mapped)}
+        if len(runtimes) != 1:  # sequential, TBB, or not told apart
+            return None
+        (runtime,) = runtimes
+        paths = [p for p in mapped if os.path.basename(p).startswith(runtime + ".so")]
+        if len(paths) != 1:
+            return None
+        omp = ctypes.CDLL(paths[0])
+        names = ("GOMP_parallel", "omp_get_thread_num", "omp_get_num_threads")
+        fork, thread_num, num_threads = (ctypes.cast(getattr(omp, n), ctypes.c_void_p).value
+                                         for n in names)
+    except (OSError, AttributeError, ValueError):
+        return None
+    wanted = os.environ.get("SYMGRAPH_NUM_THREADS", "").strip()
+    if wanted.isdigit() and int(wanted) > 0:
+        threads = min(threads, int(wanted))
+    return (fork, thread_num, num_threads, threads) if threads > 1 else None
+
+
 def _intel_cpu() -> bool:
     """Whether this processor is Intel's (Linux's cpuinfo, else the platform's name)."""
     try:

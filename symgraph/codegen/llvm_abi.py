@@ -24,8 +24,10 @@ GIL_RELEASE_MIN = 1 << 15  # elements; below this the loop is shorter than a GIL
 # Elements from which a loop is split across threads: two threads double the bandwidth
 # (FACTS.md), and a hand-off to a worker costs ~10-20 us, the time of ~50k float32 exps.
 PARALLEL_MIN = 1 << 17
-RUNTIME_VERSION = "1"
+RUNTIME_VERSION = "2"
 ENTRY_NAME = "symgraph_kernel_entry"
+TEAM_STATE_NAME = "symgraph_team_state"  # returns the address of the team's state
+TEAM_BODY_NAME = "symgraph_team_body"
 STRIDED_NAME = "symgraph_kernel_strided"
 # What each kind of kernel's module defines, read into its sg_kernel_info ("flat": a
 # reduction's row fold; `strided` stays empty: llvm_strided.py's loop serves every kernel).
@@ -49,6 +51,19 @@ INFO_FIELDS = (
     ("init", "init"),
 )
 _CTYPES = {"int32": ctypes.c_int32, "int64": ctypes.c_int64}
+
+
+class TeamState(ctypes.Structure):
+    """The OpenMP team the entry runs large loops on (llvm_entry.TEAM): no team while `fork`
+    is null."""
+
+    _fields_ = [
+        ("fork", ctypes.c_void_p),  # GOMP_parallel
+        ("thread_num", ctypes.c_void_p),  # omp_get_thread_num
+        ("num_threads", ctypes.c_void_p),  # omp_get_num_threads
+        ("min_work", ctypes.c_int64),  # elements
+        ("threads", ctypes.c_int32),
+    ]
 
 
 class KernelInfo(ctypes.Structure):
@@ -175,7 +190,7 @@ def make_entry(kernel: Kernel, addresses: dict[str, int]) -> tuple[object, list]
 
 # --- the entry, once per process ----------------------------------------------------------
 
-_RUNTIME: list = []  # [address of the entry, the library or JIT module holding it]
+_RUNTIME: list = []  # [entry's address, library or JIT module holding it, team getter's address]
 _RUNTIME_LOCK = threading.Lock()
 _RUNTIME_SOURCES = ("llvm_abi.py", "llvm_entry.py", "llvm_strided.py", "llvm_jit.py", "llvm.py")
 
@@ -209,6 +224,26 @@ def entry_loaded() -> bool:
     return bool(_RUNTIME)
 
 
+def team_state() -> TeamState:
+    """The entry's team state (in the loaded runtime; loads it)."""
+    entry_address()
+    return TeamState.from_address(ctypes.CFUNCTYPE(ctypes.c_void_p)(_RUNTIME[2])())
+
+
+def use_team(team: tuple[int, int, int, int] | None, min_work: int) -> None:
+    """Run every kernel loop of at least `min_work` elements on this OpenMP team: `team` is the
+    addresses of its runtime's GOMP_parallel, omp_get_thread_num and omp_get_num_threads and
+    its thread count (None: no team, loops split on the driver's thread pool)."""
+    state = team_state()
+    if team is None:
+        state.fork = None
+        return
+    fork, thread_num, num_threads, threads = team
+    state.thread_num, state.num_threads = thread_num, num_threads
+    state.min_work, state.threads = min_work, threads
+    state.fork = fork  # last: a loop that sees it sees the rest
+
+
 def _load_runtime() -> list:
     from symgraph.codegen import native_lib
     from symgraph.codegen.cache import DiskCache
@@ -223,5 +258,5 @@ def _load_runtime() -> list:
 
     lib, module = native_lib.load_or_link(DiskCache(), runtime_key(), build, "kernel entry")
     if lib is not None:
-        return [native_lib.address(lib, ENTRY_NAME), lib]
-    return [module.address(ENTRY_NAME), module]
+        return [native_lib.address(lib, ENTRY_NAME), lib, native_lib.address(lib, TEAM_STATE_NAME)]
+    return [module.address(ENTRY_NAME), module, module.address(TEAM_STATE_NAME)]

@@ -17,9 +17,11 @@ strided copy of the loop body per kernel took more than half of each kernel's LL
   error the numpy reference gives;
 - 3: (called without ``part, nparts``) the work is large enough to split across threads.
 
-The GIL is released around large loops, so slices run in parallel on Python threads. This is
-kernels/c_entry.c (the C backend's entry) in LLVM IR, so that the LLVM backend needs no C
-compiler; both read the same ``sg_kernel_info``.
+The GIL is released around large loops, so slices run in parallel on Python threads. Where
+the process has an OpenMP team (MKL's, set by llvm_abi.use_team), a large enough loop runs on
+that team instead, in one call (the entry never returns 3 for it). This is kernels/c_entry.c
+(the C backend's entry) in LLVM IR, so that the LLVM backend needs no C compiler; both read the
+same ``sg_kernel_info``.
 
 Layouts other than C-contiguous go through ``symgraph_kernel_strided`` (llvm_strided.py),
 in the same module.
@@ -35,6 +37,8 @@ from symgraph.codegen.llvm_abi import (  # noqa: F401  (re-exported: the ABI's c
     ENTRY_NAME,
     GIL_RELEASE_MIN,
     INFO_FIELDS,
+    TEAM_BODY_NAME,
+    TEAM_STATE_NAME,
     METH_FASTCALL,
     PARALLEL_MIN,
     STRIDED_NAME,
@@ -63,6 +67,24 @@ _FIELD_TYPES = {
     "init": INIT_TYPE.as_pointer(),
 }
 INFO = ir.LiteralStructType([_FIELD_TYPES[kind] for _, kind in INFO_FIELDS])
+# llvm_abi.TeamState: an OpenMP runtime's GOMP_parallel, omp_get_thread_num,
+# omp_get_num_threads; the least work run on the team; its thread count (fork null: no team)
+TEAM = ir.LiteralStructType([I8P, I8P, I8P, I64, I32])
+FORK_TYPE = ir.FunctionType(
+    ir.VoidType(), [ir.FunctionType(ir.VoidType(), [I8P]).as_pointer(), I8P, I32, I32]
+)
+OMP_INT_TYPE = ir.FunctionType(I32, [])
+# One loop handed to the team: the flat loop (null: the strided one), the info, the range
+# [lo, hi), the strided loop's shape, data and strides, and the grain a thread's share is
+# rounded to (elements of a flat loop: whole cache lines per thread; rows: 1)
+JOB = ir.LiteralStructType(
+    [I8P, I8P, I64, I64, I64.as_pointer(), I8P.as_pointer(), I64.as_pointer(), I64]
+)
+
+
+# elements: a flat loop's share on each thread is a multiple of this (whole 64-byte cache
+# lines even of a 1-byte dtype's output, so that no two threads write one line)
+FLAT_GRAIN = 64
 
 
 def c64(v: int) -> ir.Constant:
@@ -143,6 +165,47 @@ def call_released(
             b.call(fn, args)
 
 
+# --- the team ----------------------------------------------------------------------------
+
+
+def render_team(module: ir.Module, strided: ir.Function) -> tuple[ir.Value, ir.Function]:
+    """The team's state (a global, its address returned by TEAM_STATE_NAME), and the body each
+    of the team's threads runs: its share of a JOB's range, through the flat or strided loop."""
+    state = ir.GlobalVariable(module, TEAM, "symgraph_team")
+    state.initializer = ir.Constant(TEAM, None)
+    getter = ir.Function(module, ir.FunctionType(I8P, []), TEAM_STATE_NAME)
+    gb = ir.IRBuilder(getter.append_basic_block("entry"))
+    gb.ret(gb.bitcast(state, I8P))
+
+    body = ir.Function(module, ir.FunctionType(ir.VoidType(), [I8P]), TEAM_BODY_NAME)
+    bb = Builder(body)
+    b = bb.b
+    job = b.bitcast(body.args[0], JOB.as_pointer())
+
+    def member(ptr, index):
+        return b.load(b.gep(ptr, [ir.Constant(I32, 0), ir.Constant(I32, index)]))
+
+    def ask(index):  # omp_get_thread_num / omp_get_num_threads
+        fn = b.bitcast(member(state, index), OMP_INT_TYPE.as_pointer())
+        return b.sext(b.call(fn, []), I64)
+
+    flat, info, lo, hi, shape, data, strides, grain = (member(job, i) for i in range(8))
+    thread, threads = ask(1), bb.at_least_one(ask(2))
+    share = b.sdiv(b.add(b.sub(hi, lo), b.sub(threads, c64(1))), threads)
+    share = b.mul(b.sdiv(b.add(share, b.sub(grain, c64(1))), grain), grain)
+    start = b.add(lo, b.mul(thread, share))
+    end = b.add(start, share)
+    stop = b.select(b.icmp_signed("<", end, hi), end, hi)
+    with b.if_then(b.icmp_signed("<", start, stop)):
+        with b.if_else(b.icmp_unsigned("!=", flat, ir.Constant(I8P, None))) as (then, otherwise):
+            with then:
+                b.call(b.bitcast(flat, FLAT_TYPE.as_pointer()), [start, stop, data])
+            with otherwise:
+                b.call(strided, [info, start, stop, shape, data, strides])
+    b.ret_void()
+    return state, body
+
+
 # --- the entry ---------------------------------------------------------------------------
 
 
@@ -156,6 +219,7 @@ class _Entry(Builder):
         super().__init__(fn)
         self.module = module
         self.strided = strided
+        self.team, self.team_body = render_team(module, strided)
         self.off = abi()
         self.from_long = declare(module, "PyLong_FromLongLong", I8P, [I64])
         self.returns = {code: self._returns(code) for code in (1, 2, 3)}
@@ -273,9 +337,51 @@ class _Entry(Builder):
         b = self.b
         return self.flag(self.fields["bcast"], b.add(b.mul(k, self.nd), d))
 
-    def _run(self, work: ir.Value, fn: ir.Value, args: list) -> None:
-        threshold = self.fields["gil_release_min"]
-        call_released(self.module, self.b, work, fn, args, threshold)
+    def team_fork(self, work: ir.Value) -> tuple[ir.Value, tuple]:
+        """(whether this call runs its loop on the team, (the team's fork function, its thread
+        count)): there is a team of several threads, the work reaches its least, and no caller
+        split it."""
+        b = self.b
+
+        def member(index):
+            return b.load(b.gep(self.team, [ir.Constant(I32, 0), ir.Constant(I32, index)]))
+
+        fork, threads = member(0), member(4)
+        usable = b.and_(b.icmp_unsigned("!=", fork, ir.Constant(I8P, None)),
+                        b.icmp_signed(">", threads, ir.Constant(I32, 1)))
+        usable = b.and_(usable, b.icmp_signed(">=", work, member(3)))
+        return b.and_(usable, b.not_(self.with_parts)), (fork, threads)
+
+    def _run(self, work: ir.Value, team: tuple, flat: ir.Value | None, args: list,
+             grain: int = 1) -> None:
+        """The loop over `args` (flat's when given, else the strided one's): on the team when
+        `team` says so, else on this thread (without the GIL when the work is large)."""
+        b = self.b
+        on_team, (fork, threads) = team
+        fn = self.strided if flat is None else flat
+        with b.if_else(on_team) as (then, otherwise):
+            with then:
+                if flat is None:
+                    info, lo, hi, shape, data, strides = args
+                    loop = ir.Constant(I8P, None)
+                else:
+                    (lo, hi, data), loop = args, b.bitcast(flat, I8P)
+                    info, shape, strides = (ir.Constant(t, None) for t in (I8P, JOB.elements[4],
+                                                                           JOB.elements[6]))
+                with b.goto_block(self.entry):  # one slot per call, not per pass
+                    b.position_at_start(self.entry)
+                    job = b.alloca(JOB, name="job")
+                for index, value in enumerate([loop, info, lo, hi, shape, data, strides,
+                                               c64(grain)]):
+                    b.store(value, b.gep(job, [ir.Constant(I32, 0), ir.Constant(I32, index)]))
+                save = declare(self.module, "PyEval_SaveThread", I8P, [])
+                restore = declare(self.module, "PyEval_RestoreThread", ir.VoidType(), [I8P])
+                state = b.call(save, [])
+                b.call(b.bitcast(fork, FORK_TYPE.as_pointer()),
+                       [self.team_body, b.bitcast(job, I8P), threads, ir.Constant(I32, 0)])
+                b.call(restore, [state])
+            with otherwise:
+                call_released(self.module, b, work, fn, args, self.fields["gil_release_min"])
 
     def elemwise(self) -> None:
         b, nops, nd, info = self.b, self.nops, self.nd, self.info
@@ -310,13 +416,15 @@ class _Entry(Builder):
             b.store(b.and_(b.load(contiguous), b.load(ok)), contiguous)
             self.put(self.obj_field(obj, "data", I8P), self.data, k)
         n = b.load(n)
+        team = self.team_fork(b.select(b.icmp_signed(">", nd, c64(0)), n, c64(0)))
         big = b.icmp_signed(">=", n, self.fields["parallel_min"])
         split = b.and_(b.and_(b.icmp_signed(">", nd, c64(0)), big), b.not_(self.with_parts))
-        self.require(b.not_(split), self.returns[3], "single_ok")
+        self.require(b.not_(b.and_(split, b.not_(team[0]))), self.returns[3], "single_ok")
         with b.if_else(b.load(contiguous)) as (then, otherwise):
             with then:
                 lo, hi = self.split(n)
-                self._run(b.sub(hi, lo), self.fields["flat"], [lo, hi, self.data])
+                self._run(b.sub(hi, lo), team, self.fields["flat"], [lo, hi, self.data],
+                          grain=FLAT_GRAIN)
             with otherwise:
                 itemsize = self.fields["itemsize"]
                 with self.loop(c64(0), nops, "k") as k:
@@ -329,7 +437,7 @@ class _Entry(Builder):
                 lo, hi = self.split(rows)
                 work = b.mul(b.sdiv(n, self.at_least_one(rows)), b.sub(hi, lo))
                 args = [b.bitcast(info, I8P), lo, hi, self.shape, self.data, self.strides]
-                self._run(work, self.strided, args)
+                self._run(work, team, None, args)
 
     def merge_axes(self, reduced: ir.Value | None = None) -> None:
         """Fold axes into the innermost one while every operand steps through them as through
@@ -418,9 +526,11 @@ class _Entry(Builder):
             self.returns[2], "split_ok",
         )
         total, out_size = b.load(total), b.load(out_size)
+        on_team, fork = self.team_fork(total)
+        team = (b.and_(on_team, b.not_(reduced0)), fork)  # threads own rows of the output
         big = b.icmp_signed(">=", total, self.fields["parallel_min"])
         split = b.and_(b.and_(b.not_(reduced0), big), b.not_(self.with_parts))
-        self.require(b.not_(split), self.returns[3], "single_ok")
+        self.require(b.not_(b.and_(split, b.not_(team[0]))), self.returns[3], "single_ok")
         with self.loop(c64(0), b.add(nin, c64(1)), "k") as k:
             self.put(self.obj_field(self.at(self.ops, k), "data", I8P), self.data, k)
         self.merge_axes(reduced_axes)
@@ -436,7 +546,7 @@ class _Entry(Builder):
                 b.call(init, [out_data, b.mul(lo, inner), b.mul(hi, inner)])
         work = b.mul(b.sdiv(total, self.at_least_one(rows)), b.sub(hi, lo))
         args = [b.bitcast(info, I8P), lo, hi, self.shape, self.data, self.strides]
-        self._run(work, self.strided, args)
+        self._run(work, team, None, args)
 
 
 def render_runtime() -> str:

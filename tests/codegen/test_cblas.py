@@ -144,3 +144,32 @@ def test_a_bad_choice_fails_in_the_compiling_thread_not_the_loader(monkeypatch):
         assert escaped == []  # the loader stays quiet
         with pytest.raises(RuntimeError, match="config.blas is 'mkl'"):
             cblas.library()
+
+
+def test_mkl_lends_its_openmp_team_to_the_kernels_loops():
+    import ctypes
+
+    lib = cblas.library()
+    team = cblas._mkl_team(lib) if lib is not None else None
+    if lib is None or lib.name != "mkl":
+        assert team is None  # numpy's OpenBLAS: loops split on the driver's own threads
+        return
+    threads = ctypes.CDLL(lib.path).MKL_Get_Max_Threads()
+    if threads < 2:
+        assert team is None
+        return
+    fork, thread_num, num_threads, count = team
+    assert count == threads
+    with open("/proc/self/maps") as maps:  # Intel's runtime, or GNU's if loaded before MKL
+        paths = {line.split()[-1] for line in maps if "libiomp5" in line or "libgomp" in line}
+    runtimes = [ctypes.CDLL(path) for path in paths]
+    assert fork in [ctypes.cast(omp.GOMP_parallel, ctypes.c_void_p).value for omp in runtimes]
+    (omp,) = [o for o in runtimes if ctypes.cast(o.GOMP_parallel, ctypes.c_void_p).value == fork]
+    assert thread_num == ctypes.cast(omp.omp_get_thread_num, ctypes.c_void_p).value
+    assert num_threads == ctypes.cast(omp.omp_get_num_threads, ctypes.c_void_p).value
+
+
+def test_one_thread_asked_for_means_no_team(monkeypatch):
+    monkeypatch.setenv("SYMGRAPH_NUM_THREADS", "1")
+    lib = cblas.library()
+    assert lib is None or cblas._mkl_team(lib) is None

@@ -193,3 +193,97 @@ def test_large_strided_work_split_across_threads_matches_numpy():
     np.testing.assert_allclose(got, col / (1 + np.exp(-a)), rtol=1e-5)
     s = _both([x], M.sum(x * x, axis=1), [a])
     np.testing.assert_allclose(s, (a * a).sum(axis=1), rtol=1e-4)
+
+
+# --- loops on an OpenMP team (llvm_abi.use_team) -------------------------------------------
+
+
+def _gomp_team() -> tuple | None:
+    """GCC's OpenMP runtime as a two-thread team: these tests run where MKL is not chosen."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("gomp")
+    if name is None:
+        return None
+    lib = ctypes.CDLL(name)
+    names = ("GOMP_parallel", "omp_get_thread_num", "omp_get_num_threads")
+    return (*(ctypes.cast(getattr(lib, n), ctypes.c_void_p).value for n in names), 2)
+
+
+@pytest.fixture
+def team():
+    """A team of (at least) two threads running every loop from 1,000 elements; the state
+    before is restored after."""
+    from symgraph.codegen import cblas
+
+    state = llvm_abi.team_state()
+    before = (state.fork, state.thread_num, state.num_threads, state.threads)
+    before_min = state.min_work
+    chosen = cblas.openmp_team() or _gomp_team()
+    assert chosen is not None, "neither MKL's libiomp5 nor libgomp was found"
+    llvm_abi.use_team(chosen, 1000)
+    yield chosen
+    llvm_abi.use_team(before if before[0] else None, before_min)
+
+
+def _entry_code(f, *arrays) -> int:
+    """The code the function's one kernel entry returns when called on these arrays, unsplit."""
+    (step,) = f.program.kernel_steps
+    return step.entry(*arrays)
+
+
+@pytest.mark.parametrize("n", [1000, 1001, 64 * 31 + 5, 300_007])
+def test_flat_loops_on_the_team_cover_every_element_once(team, n):
+    x = TensorType("float32", (None,))("x")
+    a = np.random.default_rng(3).standard_normal(n).astype("float32")
+    f = sg.function([x], M.exp(x), mode=LL)
+    got = f(a)
+    np.testing.assert_allclose(got, np.exp(a), rtol=1e-6)
+    out = np.full_like(a, np.nan)
+    assert _entry_code(f, a, out) == 0  # not 3 (split me), even past PARALLEL_MIN
+    np.testing.assert_array_equal(out, got)
+
+
+def test_in_place_updates_on_the_team_match_numpy(team):
+    p = sg.shared(np.ones((784, 512), "float32"), name="p")
+    v = TensorType("float32", (None, None))("v")
+    f = sg.function([v], [], updates=[(p, p + v)], mode=LL)
+    step = np.random.default_rng(4).standard_normal((784, 512)).astype("float32")
+    f(step)
+    f(step)
+    np.testing.assert_array_equal(p.get_value(), (np.ones_like(step) + step) + step)
+
+
+@pytest.mark.parametrize("layout", ["fortran", "reversed", "gapped"])
+def test_strided_loops_on_the_team_split_rows(team, layout):
+    x = TensorType("float64", (None, None))("x")
+    c = TensorType("float64", (None, True))("c")
+    a = _layouts((301, 90), "float64")[layout]
+    col = np.linspace(-1, 1, 301)[:, None]
+    got = _both([x, c], M.tanh(x) * c, [a, col])
+    np.testing.assert_allclose(got, np.tanh(a) * col, rtol=1e-12)
+
+
+@pytest.mark.parametrize("axis", [0, 1, None])
+def test_reductions_on_the_team_only_split_kept_rows(team, axis):
+    x = TensorType("float64", (None, None))("x")
+    a = _layouts((517, 300), "float64", seed=5)["contiguous"]
+    got = _both([x], M.sum(x * x, axis=axis), [a])
+    np.testing.assert_allclose(got, (a * a).sum(axis=axis), rtol=1e-12)
+    got = _both([x], M.max(x, axis=axis), [_layouts((517, 300), "float64")["fortran"]])
+    np.testing.assert_array_equal(got, _layouts((517, 300), "float64")["fortran"].max(axis=axis))
+
+
+def test_without_a_team_large_loops_ask_to_be_split():
+    state = llvm_abi.team_state()
+    before = (state.fork, state.thread_num, state.num_threads, state.threads), state.min_work
+    llvm_abi.use_team(None, 0)
+    try:
+        x = TensorType("float32", (None,))("x")
+        f = sg.function([x], x * 2, mode=LL)
+        a = np.ones(llvm_abi.PARALLEL_MIN, "float32")
+        assert _entry_code(f, a, np.empty_like(a)) == 3
+        np.testing.assert_array_equal(f(a), 2 * a)
+    finally:
+        llvm_abi.use_team(before[0] if before[0][0] else None, before[1])
