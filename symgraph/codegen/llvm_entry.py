@@ -37,11 +37,11 @@ from symgraph.codegen.llvm_abi import (  # noqa: F401  (re-exported: the ABI's c
     ENTRY_NAME,
     GIL_RELEASE_MIN,
     INFO_FIELDS,
-    TEAM_BODY_NAME,
-    TEAM_STATE_NAME,
     METH_FASTCALL,
     PARALLEL_MIN,
     STRIDED_NAME,
+    TEAM_BODY_NAME,
+    TEAM_STATE_NAME,
     WRITEABLE,
     abi,
 )
@@ -76,14 +76,14 @@ FORK_TYPE = ir.FunctionType(
 OMP_INT_TYPE = ir.FunctionType(I32, [])
 # One loop handed to the team: the flat loop (null: the strided one), the info, the range
 # [lo, hi), the strided loop's shape, data and strides, and the grain a thread's share is
-# rounded to (elements of a flat loop: whole cache lines per thread; rows: 1)
+# rounded to (FLAT_GRAIN elements of a flat loop; rows: 1)
 JOB = ir.LiteralStructType(
     [I8P, I8P, I64, I64, I64.as_pointer(), I8P.as_pointer(), I64.as_pointer(), I64]
 )
 
 
-# elements: a flat loop's share on each thread is a multiple of this (whole 64-byte cache
-# lines even of a 1-byte dtype's output, so that no two threads write one line)
+# elements: each thread's share of a flat loop is a multiple of this, so that in an output
+# aligned to 64 bytes no two threads write one cache line (even with a 1-byte dtype)
 FLAT_GRAIN = 64
 
 

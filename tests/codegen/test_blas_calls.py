@@ -258,3 +258,21 @@ def test_batched_dot_matches_numpy_large_small_and_broadcast(dtype, path, monkey
                                rtol=_tol(dtype) * side, atol=_tol(dtype) * side)
     with pytest.raises(ValueError):
         f([big, other[:2]])
+
+
+def test_a_matrix_product_kept_by_the_caller_is_never_overwritten():
+    """The driver's own Dot line writes the step's buffer, or its spare while the caller holds
+    the last result; new shapes get new buffers."""
+    import symgraph as sg
+    import symgraph.tensor as T
+
+    x = T.fmatrix("x")
+    w = sg.shared(np.arange(12, dtype="float32").reshape(4, 3))
+    f = sg.function([x], T.dot(x, w))
+    rng = np.random.default_rng(6)
+    inputs = [rng.standard_normal((n, 4)).astype("float32") for n in (5, 5, 5, 2, 5)]
+    kept = [f(a) for a in inputs]
+    for a, out in zip(inputs, kept):
+        np.testing.assert_allclose(out, a @ w.get_value(), rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="Dot"):
+        f(np.ones((5, 6), "float32"))
