@@ -119,6 +119,18 @@ def test_to_one_hot_errors():
         sg.function([y], N.to_one_hot(y, 3))(np.array([0, 3]))
 
 
+@pytest.mark.parametrize("dtype", ["int8", "int16", "int32", "int64", "uint8"])
+@pytest.mark.parametrize("bad", [-1, 3, -128])
+def test_to_one_hot_names_a_label_out_of_range_of_any_width(dtype, bad):
+    if np.iinfo(dtype).min > bad:
+        bad = 200  # uint8: too large instead
+    y = T.TensorType(dtype, (None,))("labels")
+    f = sg.function([y], N.to_one_hot(y, 3))
+    with pytest.raises(IndexError, match=rf"class index {bad} in labels is out of range"):
+        f(np.array([0, bad, 2], dtype))
+    np.testing.assert_array_equal(f(np.array([2, 0], dtype)), np.eye(3)[[2, 0]])
+
+
 # --- categorical crossentropy ----------------------------------------------------------------
 
 
