@@ -440,3 +440,16 @@ def test_a_driver_is_compiled_once_then_loaded_from_the_disk_cache(tmp_path, mon
     assert [ns["run"]([2]) for ns in namespaces] == [[6], [8]]
     exec(program.driver_code(source.replace("K]", "K + 1]"), "<symgraph driver t>"), ns)
     assert len(compiled) == 2 and ns["run"]([2]) == [9]  # another source: compiled, not reused
+
+
+def test_shape_steps_share_read_only_sizes_yet_hand_out_writeable_copies():
+    import symgraph as sg
+    import symgraph.tensor as T
+
+    x = T.dmatrix("x")
+    f = sg.function([x], [x.shape[1], x.shape[0] * x.shape[1] + 1])
+    for shape in [(3, 4), (5, 2), (3, 4)]:
+        size, total = f(np.ones(shape))
+        assert int(size) == shape[1] and int(total) == shape[0] * shape[1] + 1
+        size += 100  # the caller's copy: the program's shared size is untouched
+    assert int(f(np.ones((3, 4)))[0]) == 4
