@@ -38,6 +38,7 @@ from symgraph.codegen.program_steps import (
     ElemwiseStep,
     ReduceStep,
     compile_steps,
+    dimshuffle_expression,
     dimshuffle_view,
 )
 from symgraph.codegen.python import node_error, perform_function
@@ -229,8 +230,10 @@ _fused_reduce_lowering()
 
 @lower.register
 def _(op: DimShuffle, node, ins, outs, emit) -> bool:
-    view = emit.name("D", dimshuffle_view(op))
-    emit.lines.append(f"{outs[0]} = {view}({ins[0]})")
+    expression = dimshuffle_expression(op, ins[0])
+    if expression is None:
+        expression = f"{emit.name('D', dimshuffle_view(op))}({ins[0]})"
+    emit.lines.append(f"{outs[0]} = {expression}")
     return True
 
 

@@ -453,3 +453,26 @@ def test_shape_steps_share_read_only_sizes_yet_hand_out_writeable_copies():
         assert int(size) == shape[1] and int(total) == shape[0] * shape[1] + 1
         size += 100  # the caller's copy: the program's shared size is untouched
     assert int(f(np.ones((3, 4)))[0]) == 4
+
+
+@pytest.mark.parametrize("nd, order", [
+    (2, (1, 0)), (3, (2, 1, 0)), (1, ("x", 0)), (1, (0, "x")), (0, ("x",)), (0, ("x", "x")),
+    (2, (0, 1)), (2, ("x", 0, 1)), (2, (0, "x", 1)), (3, (0, 2, 1)), (2, (1, "x", 0)),
+])
+def test_a_dimshuffle_in_the_drivers_own_line_is_the_same_view(nd, order):
+    from symgraph.codegen.program_steps import dimshuffle_expression, dimshuffle_view
+    from symgraph.ops.elemwise import DimShuffle
+
+    op = DimShuffle(nd, order)
+    values = [np.arange(24.0)[: int(np.prod((2, 3, 4)[:nd]))].reshape((2, 3, 4)[:nd])]
+    if nd == 0:
+        values.append(np.float64(7.0))  # the driver may hold a numpy scalar of rank 0
+    expression = dimshuffle_expression(op, "a")
+    for a in values:
+        want = dimshuffle_view(op)(a)
+        if expression is None:  # a transpose of some axes: the function's view
+            assert order in [(0, 2, 1), (1, "x", 0)]
+            continue
+        got = eval(expression, {"a": a})
+        assert got.shape == want.shape and np.array_equal(got, want)
+        assert isinstance(a, np.float64) or np.shares_memory(got, a)
