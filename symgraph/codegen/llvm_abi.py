@@ -24,6 +24,9 @@ GIL_RELEASE_MIN = 1 << 15  # elements; below this the loop is shorter than a GIL
 # Elements from which a loop is split across threads: two threads double the bandwidth
 # (FACTS.md), and a hand-off to a worker costs ~10-20 us, the time of ~50k float32 exps.
 PARALLEL_MIN = 1 << 17
+# From this many elements a loop runs on the BLAS's own OpenMP team where it has one
+# (cblas.openmp_team): its threads are awake after each product, so the fork costs ~1 us.
+TEAM_MIN = 1 << 15
 RUNTIME_VERSION = "2"
 ENTRY_NAME = "symgraph_kernel_entry"
 TEAM_STATE_NAME = "symgraph_team_state"  # returns the address of the team's state
@@ -213,10 +216,14 @@ def runtime_key() -> str:
 def entry_address() -> int:
     """The address of ``symgraph_kernel_entry``: from its cached library (no LLVM), else its
     cached object linked into the JIT, else rendered and compiled now (once per machine)."""
+    loaded = False
     with _RUNTIME_LOCK:
         if not _RUNTIME:
             _RUNTIME[:] = _load_runtime()
-        return _RUNTIME[0]
+            loaded = True
+    if loaded:
+        adopt_blas_team()
+    return _RUNTIME[0]
 
 
 def entry_loaded() -> bool:
@@ -228,6 +235,16 @@ def team_state() -> TeamState:
     """The entry's team state (in the loaded runtime; loads it)."""
     entry_address()
     return TeamState.from_address(ctypes.CFUNCTYPE(ctypes.c_void_p)(_RUNTIME[2])())
+
+
+def adopt_blas_team() -> None:
+    """Run large loops on the chosen BLAS's OpenMP team, if it has one and has been chosen
+    (when the entry loads, and when a function calling BLAS is built)."""
+    from symgraph.codegen import cblas
+
+    team = cblas.openmp_team()
+    if team is not None:
+        use_team(team, TEAM_MIN)
 
 
 def use_team(team: tuple[int, int, int, int] | None, min_work: int) -> None:

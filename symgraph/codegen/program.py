@@ -30,11 +30,10 @@ from typing import Any
 
 import numpy as np
 
-from symgraph.codegen import cblas, llvm_abi
+from symgraph.codegen import llvm_abi
 from symgraph.codegen.kernel import NotLowerable, lower_careduce, lower_elemwise, lower_fused_reduce
 from symgraph.codegen.program_steps import (
     PARALLEL_MIN_WITH_BLAS,
-    TEAM_MIN,
     ElemwiseStep,
     ReduceStep,
     compile_steps,
@@ -395,8 +394,8 @@ class LLVMProgram:
         if calls_blas:
             for step in self.kernel_steps:
                 step.parallel_min = PARALLEL_MIN_WITH_BLAS
-            if llvm_abi.entry_loaded():  # the LLVM kernels' loops: on the BLAS's team
-                llvm_abi.use_team(cblas.openmp_team(), TEAM_MIN)
+            if llvm_abi.entry_loaded():  # else the entry adopts the team when it loads
+                llvm_abi.adopt_blas_team()
         for key, step in splits:  # work under twice the split size runs as one slice
             namespace[key] = 2 * step.parallel_min
         outputs = ", ".join(ref(v) for v in fg.outputs)

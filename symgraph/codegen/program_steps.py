@@ -84,9 +84,6 @@ def thread_pool() -> ThreadPool:
 # product, so a pool worker shares its core with one and a split kernel of a few hundred
 # thousand elements ran slower than on one thread (the MLP train step: ~10% per step).
 PARALLEL_MIN_WITH_BLAS = 1 << 20
-# From this many elements a loop runs on the BLAS's own OpenMP team where it has one
-# (cblas.openmp_team): its threads are awake already, so the fork costs ~1 us.
-TEAM_MIN = 1 << 15
 
 
 def run_entry(

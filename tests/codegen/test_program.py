@@ -476,3 +476,27 @@ def test_a_dimshuffle_in_the_drivers_own_line_is_the_same_view(nd, order):
         got = eval(expression, {"a": a})
         assert got.shape == want.shape and np.array_equal(got, want)
         assert isinstance(a, np.float64) or np.shares_memory(got, a)
+
+
+def test_kernels_adopt_mkls_team_once_mkl_runs_a_product_in_the_process():
+    # a fresh process: a product-only function chooses the BLAS; a later elementwise-only
+    # function loads the kernels' entry, which then takes MKL's OpenMP team where it has one
+    code = textwrap.dedent("""
+        import numpy as np, symgraph as sg, symgraph.tensor as T
+        from symgraph.codegen import cblas, llvm_abi
+        a = T.dmatrix("a")
+        w = sg.shared(np.ones((3, 3)))
+        sg.function([a], T.dot(a, w))(np.ones((2, 3)))
+        x = T.dvector("x")
+        f = sg.function([x], T.exp(x) * 2)
+        v = np.linspace(-1, 1, 3 * llvm_abi.TEAM_MIN)
+        assert np.allclose(f(v), np.exp(v) * 2)
+        team = cblas.openmp_team()
+        state = llvm_abi.team_state()
+        print(team is not None, bool(state.fork), state.fork == (team[0] if team else None))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    has_team, set_, same = out.stdout.split()
+    assert has_team == set_  # the entry took the team exactly when MKL has one
+    assert same == "True" or has_team == "False"
