@@ -287,3 +287,25 @@ def test_without_a_team_large_loops_ask_to_be_split():
         np.testing.assert_array_equal(f(a), 2 * a)
     finally:
         llvm_abi.use_team(before[0] if before[0][0] else None, before[1])
+
+
+def test_python_threads_may_run_loops_on_the_team_at_once(team):
+    import threading
+
+    x = TensorType("float64", (None,))("x")
+    f = sg.function([x], M.exp(x) * 2, mode=LL)
+    wrong = []
+
+    def work(seed):
+        rng = np.random.default_rng(seed)
+        for _ in range(40):
+            v = rng.standard_normal(50_000 + 7 * seed)
+            if not np.allclose(f(v), np.exp(v) * 2, rtol=1e-12):
+                wrong.append(seed)
+
+    threads = [threading.Thread(target=work, args=(seed,)) for seed in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not wrong
