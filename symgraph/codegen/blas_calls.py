@@ -21,7 +21,7 @@ from collections.abc import Callable
 import numpy as np
 
 from symgraph.codegen import blas_entry, cblas
-from symgraph.codegen.program_steps import take_buffer
+from symgraph.codegen.program_steps import free_buffer_lines, take_buffer
 from symgraph.codegen.python import perform_function
 from symgraph.graph import Apply
 
@@ -239,15 +239,7 @@ def _matrix_product_lines(emit, call: Callable, node: Apply, ins: list[str], out
     bufs, gemm = emit.name("B", call.buffers), emit.name("E", call.gemm)
     fn, apply = emit.name("X", call), emit.name("N", node)
     a, b = ins
-    return [
-        f"o = {bufs}[0]",
-        "if getrefcount(o) != 3:",  # held by the list, `o` and the argument: else by a caller
-        f"    o = {bufs}[1]",
-        "    if getrefcount(o) == 3:",
-        f"        {bufs}[1] = {bufs}[0]",
-        f"        {bufs}[0] = o",
-        "    else:",
-        "        o = None",
+    return free_buffer_lines(bufs) + [
         f"if o is not None and not {gemm}(1.0, {a}, {b}, 0.0, o):",
         f"    {out} = o",
         "else:",

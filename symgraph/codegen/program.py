@@ -39,6 +39,7 @@ from symgraph.codegen.program_steps import (
     compile_steps,
     dimshuffle_expression,
     dimshuffle_view,
+    free_buffer_lines,
 )
 from symgraph.codegen.python import node_error, perform_function
 from symgraph.fgraph import FunctionGraph
@@ -164,16 +165,7 @@ def _one_buffer_call(bufs: str, fast: str, general: str, args: list[str], out: s
     work that the entry would split (code 3) but that is under `split` elements runs as one
     slice here rather than through the general path."""
     call = ", ".join(args + ["o"])
-    lines = [
-        f"o = {bufs}[0]",
-        "if getrefcount(o) != 3:",  # held by the list, `o` and the argument: else by a caller
-        f"    o = {bufs}[1]",
-        "    if getrefcount(o) == 3:",
-        f"        {bufs}[1] = {bufs}[0]",
-        f"        {bufs}[0] = o",
-        "    else:",
-        "        o = None",  # both held: the general path
-    ]
+    lines = free_buffer_lines(bufs)
     if split is None:
         lines.append(f"if o is not None and not {fast}({call}):")
     else:

@@ -102,6 +102,22 @@ def run_entry(
     return entry(*operands, 0, 1)  # one slice: the entry asks for slices from PARALLEL_MIN
 
 
+def free_buffer_lines(bufs: str) -> list[str]:
+    """Driver lines setting `o` to buffer 0 of the list `bufs`, or its spare (buffer 1, then
+    swapped in front) when a caller still holds buffer 0 (a result kept across calls: the two
+    alternate), or None when both are held; the driver's own lines of `take_buffer`."""
+    return [
+        f"o = {bufs}[0]",
+        "if getrefcount(o) != 3:",  # held by the list, `o` and the argument: else by a caller
+        f"    o = {bufs}[1]",
+        "    if getrefcount(o) == 3:",
+        f"        {bufs}[1] = {bufs}[0]",
+        f"        {bufs}[0] = o",
+        "    else:",
+        "        o = None",  # both held: the general path
+    ]
+
+
 def normalize(x, dtype: np.dtype) -> np.ndarray:
     """`x` as a plain, aligned ndarray whose dtype object is numpy's canonical `dtype`."""
     if type(x) is not np.ndarray:
