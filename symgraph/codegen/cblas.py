@@ -194,9 +194,9 @@ def openmp_team() -> tuple[int, int, int, int] | None:
     """MKL's OpenMP team, for the kernels' loops (llvm_abi.use_team): the addresses of its
     runtime's GOMP_parallel, omp_get_thread_num and omp_get_num_threads, and its thread count.
     None unless the chosen library is MKL on an OpenMP threading layer with several threads.
-    A loop on the team's threads starts in ~1 us (they spin after each product), where a
-    hand-off to the driver's pool costs ~10-20 us and its worker shares a core with a spinning
-    MKL thread (see program_steps.PARALLEL_MIN_WITH_BLAS)."""
+    A loop on the team's threads starts in ~1-3 us (they spin after each product; see
+    llvm_abi.TEAM_MIN), where a hand-off to the driver's pool costs ~10-20 us and its worker
+    shares a core with a spinning MKL thread (see program_steps.PARALLEL_MIN_WITH_BLAS)."""
     if not _TEAM and chosen() is not None:
         _TEAM.append(_mkl_team(chosen()))
     return _TEAM[0] if _TEAM else None
@@ -223,9 +223,9 @@ def _mkl_team(lib: Library) -> tuple[int, int, int, int] | None:
                                          for n in names)
     except (OSError, AttributeError, ValueError):
         return None
-    wanted = os.environ.get("SYMGRAPH_NUM_THREADS", "").strip()
-    if wanted.isdigit() and int(wanted) > 0:
-        threads = min(threads, int(wanted))
+    from symgraph.codegen.llvm_abi import cpu_threads
+
+    threads = min(threads, cpu_threads())
     return (fork, thread_num, num_threads, threads) if threads > 1 else None
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import hashlib
+import os
 import sys
 import threading
 from pathlib import Path
@@ -25,7 +26,8 @@ GIL_RELEASE_MIN = 1 << 15  # elements; below this the loop is shorter than a GIL
 # (FACTS.md), and a hand-off to a worker costs ~10-20 us, the time of ~50k float32 exps.
 PARALLEL_MIN = 1 << 17
 # From this many elements a loop runs on the BLAS's own OpenMP team where it has one
-# (cblas.openmp_team): its threads are awake after each product, so the fork costs ~1 us.
+# (cblas.openmp_team): its threads spin after each product, so a fork and join costs ~1 us
+# back to back and ~3 us right after a product (measured through ctypes on an empty body).
 TEAM_MIN = 1 << 15
 RUNTIME_VERSION = "2"
 ENTRY_NAME = "symgraph_kernel_entry"
@@ -54,6 +56,15 @@ INFO_FIELDS = (
     ("init", "init"),
 )
 _CTYPES = {"int32": ctypes.c_int32, "int64": ctypes.c_int64}
+
+
+def cpu_threads() -> int:
+    """The threads a process's parallel work may use: SYMGRAPH_NUM_THREADS, else one per CPU
+    this process may run on (the kernels' thread pool and team, the kernels' builds)."""
+    wanted = os.environ.get("SYMGRAPH_NUM_THREADS", "").strip()
+    if wanted.isdigit() and int(wanted) > 0:
+        return int(wanted)
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 class TeamState(ctypes.Structure):
@@ -250,9 +261,10 @@ def adopt_blas_team() -> None:
 def use_team(team: tuple[int, int, int, int] | None, min_work: int) -> None:
     """Run every kernel loop of at least `min_work` elements on this OpenMP team: `team` is the
     addresses of its runtime's GOMP_parallel, omp_get_thread_num and omp_get_num_threads and
-    its thread count (None: no team, loops split on the driver's thread pool)."""
+    its thread count (None, or one thread: no team, loops split on the driver's thread pool).
+    The entry reads a null `fork` as no team."""
     state = team_state()
-    if team is None:
+    if team is None or team[3] < 2:
         state.fork = None
         return
     fork, thread_num, num_threads, threads = team

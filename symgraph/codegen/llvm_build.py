@@ -9,23 +9,20 @@ results into the process JIT one by one.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable
 
 from symgraph.codegen import llvm, llvm_jit, llvm_load
 from symgraph.codegen.kernel import Kernel
+from symgraph.codegen.llvm_abi import cpu_threads
 from symgraph.codegen.llvm_load import STATS, kernel_key
 
 
 def compile_threads() -> int:
-    """How many kernels are built at once: one per CPU this process may use, or
-    SYMGRAPH_NUM_THREADS (which also sizes the kernels' thread pool)."""
-    wanted = os.environ.get("SYMGRAPH_NUM_THREADS", "").strip()
-    if wanted.isdigit() and int(wanted) > 0:
-        return int(wanted)
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    """How many kernels are built at once: llvm_abi.cpu_threads (SYMGRAPH_NUM_THREADS, else one
+    per CPU this process may use)."""
+    return cpu_threads()
 
 
 def _settle(fn: Callable, x) -> object:

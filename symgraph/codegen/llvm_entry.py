@@ -29,6 +29,8 @@ in the same module.
 
 from __future__ import annotations
 
+import contextlib
+
 import llvmlite.ir as ir
 
 from symgraph.codegen.llvm_abi import (  # noqa: F401  (re-exported: the ABI's constants)
@@ -125,9 +127,12 @@ class Builder:
         idx = index if isinstance(index, ir.Value) else c64(index)
         self.b.store(value, self.b.gep(base, [idx]))
 
+    def member(self, struct: ir.Value, index: int) -> ir.Value:
+        """Member `index` of the struct `struct` points to."""
+        return self.b.load(self.b.gep(struct, [ir.Constant(I32, 0), ir.Constant(I32, index)]))
+
     def field(self, info: ir.Value, name: str) -> ir.Value:
-        index = [n for n, _ in INFO_FIELDS].index(name)
-        return self.b.load(self.b.gep(info, [ir.Constant(I32, 0), ir.Constant(I32, index)]))
+        return self.member(info, [n for n, _ in INFO_FIELDS].index(name))
 
     def flag(self, table: ir.Value, index: ir.Value) -> ir.Value:
         """table[index] != 0 for an unsigned char table."""
@@ -153,16 +158,22 @@ def call_released(
 ) -> None:
     """fn(*args), without the GIL when `work` (an i64) is at least `threshold` (so slices, or
     other Python threads, can run in parallel). Also the BLAS entries' call (blas_entry.py)."""
-    save = declare(module, "PyEval_SaveThread", I8P, [])
-    restore = declare(module, "PyEval_RestoreThread", ir.VoidType(), [I8P])
     limit = threshold if isinstance(threshold, ir.Value) else c64(threshold)
     with b.if_else(b.icmp_signed(">=", work, limit)) as (then, otherwise):
-        with then:
-            state = b.call(save, [])
+        with then, gil_released(module, b):
             b.call(fn, args)
-            b.call(restore, [state])
         with otherwise:
             b.call(fn, args)
+
+
+@contextlib.contextmanager
+def gil_released(module: ir.Module, b: ir.IRBuilder):
+    """The calls emitted inside run without the GIL (PyEval_SaveThread / RestoreThread)."""
+    save = declare(module, "PyEval_SaveThread", I8P, [])
+    restore = declare(module, "PyEval_RestoreThread", ir.VoidType(), [I8P])
+    state = b.call(save, [])
+    yield
+    b.call(restore, [state])
 
 
 # --- the team ----------------------------------------------------------------------------
@@ -182,14 +193,11 @@ def render_team(module: ir.Module, strided: ir.Function) -> tuple[ir.Value, ir.F
     b = bb.b
     job = b.bitcast(body.args[0], JOB.as_pointer())
 
-    def member(ptr, index):
-        return b.load(b.gep(ptr, [ir.Constant(I32, 0), ir.Constant(I32, index)]))
-
     def ask(index):  # omp_get_thread_num / omp_get_num_threads
-        fn = b.bitcast(member(state, index), OMP_INT_TYPE.as_pointer())
+        fn = b.bitcast(bb.member(state, index), OMP_INT_TYPE.as_pointer())
         return b.sext(b.call(fn, []), I64)
 
-    flat, info, lo, hi, shape, data, strides, grain = (member(job, i) for i in range(8))
+    flat, info, lo, hi, shape, data, strides, grain = (bb.member(job, i) for i in range(8))
     thread, threads = ask(1), bb.at_least_one(ask(2))
     share = b.sdiv(b.add(b.sub(hi, lo), b.sub(threads, c64(1))), threads)
     share = b.mul(b.sdiv(b.add(share, b.sub(grain, c64(1))), grain), grain)
@@ -339,17 +347,12 @@ class _Entry(Builder):
 
     def team_fork(self, work: ir.Value) -> tuple[ir.Value, tuple]:
         """(whether this call runs its loop on the team, (the team's fork function, its thread
-        count)): there is a team of several threads, the work reaches its least, and no caller
-        split it."""
+        count)): there is a team (llvm_abi.use_team sets none of one thread), the work reaches
+        its least, and no caller split it."""
         b = self.b
-
-        def member(index):
-            return b.load(b.gep(self.team, [ir.Constant(I32, 0), ir.Constant(I32, index)]))
-
-        fork, threads = member(0), member(4)
+        fork, threads = self.member(self.team, 0), self.member(self.team, 4)
         usable = b.and_(b.icmp_unsigned("!=", fork, ir.Constant(I8P, None)),
-                        b.icmp_signed(">", threads, ir.Constant(I32, 1)))
-        usable = b.and_(usable, b.icmp_signed(">=", work, member(3)))
+                        b.icmp_signed(">=", work, self.member(self.team, 3)))
         return b.and_(usable, b.not_(self.with_parts)), (fork, threads)
 
     def _run(self, work: ir.Value, team: tuple, flat: ir.Value | None, args: list,
@@ -374,12 +377,9 @@ class _Entry(Builder):
                 for index, value in enumerate([loop, info, lo, hi, shape, data, strides,
                                                c64(grain)]):
                     b.store(value, b.gep(job, [ir.Constant(I32, 0), ir.Constant(I32, index)]))
-                save = declare(self.module, "PyEval_SaveThread", I8P, [])
-                restore = declare(self.module, "PyEval_RestoreThread", ir.VoidType(), [I8P])
-                state = b.call(save, [])
-                b.call(b.bitcast(fork, FORK_TYPE.as_pointer()),
-                       [self.team_body, b.bitcast(job, I8P), threads, ir.Constant(I32, 0)])
-                b.call(restore, [state])
+                with gil_released(self.module, b):
+                    b.call(b.bitcast(fork, FORK_TYPE.as_pointer()),
+                           [self.team_body, b.bitcast(job, I8P), threads, ir.Constant(I32, 0)])
             with otherwise:
                 call_released(self.module, b, work, fn, args, self.fields["gil_release_min"])
 

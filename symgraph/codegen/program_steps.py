@@ -10,7 +10,6 @@ across the thread pool when the work is large.
 from __future__ import annotations
 
 import math
-import os
 import sys
 import threading
 from collections.abc import Callable
@@ -19,7 +18,7 @@ import numpy as np
 
 from symgraph.codegen import llvm_load
 from symgraph.codegen.kernel import Kernel, NotLowerable
-from symgraph.codegen.llvm_abi import PARALLEL_MIN
+from symgraph.codegen.llvm_abi import PARALLEL_MIN, cpu_threads
 from symgraph.codegen.llvm_load import compile_kernel
 from symgraph.codegen.python import node_error, perform_function
 from symgraph.graph import Apply, Constant
@@ -68,14 +67,7 @@ def thread_pool() -> ThreadPool:
     if not _POOL:
         with _POOL_LOCK:
             if not _POOL:
-                cpus = (
-                    len(os.sched_getaffinity(0))
-                    if hasattr(os, "sched_getaffinity")
-                    else (os.cpu_count() or 1)
-                )
-                wanted = os.environ.get("SYMGRAPH_NUM_THREADS", "").strip()
-                threads = int(wanted) if wanted.isdigit() and int(wanted) > 0 else cpus
-                _POOL.append(ThreadPool(max(threads - 1, 0)))
+                _POOL.append(ThreadPool(max(cpu_threads() - 1, 0)))
     return _POOL[0]
 
 

@@ -108,10 +108,10 @@ class Mode:
         if self.backend not in _BLAS_BACKENDS:
             return
         from symgraph.graph import ancestors
-        from symgraph.ops.blas import Dot
+        from symgraph.ops.blas import BatchedDot, Dot
         from symgraph.ops.conv import ConvParams
 
-        products = (Dot, ConvParams)
+        products = (Dot, BatchedDot, ConvParams)  # what codegen/blas_calls.py and conv run
         if any(v.owner and isinstance(v.owner.op, products) for v in ancestors(outputs)):
             from symgraph.codegen import cblas
 

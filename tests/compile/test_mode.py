@@ -51,3 +51,6 @@ def test_a_cpu_function_with_a_product_loads_blas_in_the_background(monkeypatch)
     f = sg.function([x], T.tanh(T.dot(x, x.T)))
     assert started == [True]
     np.testing.assert_allclose(f(np.eye(2) * 2), np.tanh(4 * np.eye(2)))
+    b = T.dtensor3("b")
+    sg.function([b], T.batched_dot(b, b))  # its large products run on the Gemm entry too
+    assert started == [True, True]
